@@ -1,0 +1,117 @@
+package domain
+
+import (
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Status is where a delivery stands.
+type Status string
+
+// The delivery states. A delivery starts queued and ends delivered, failed
+// or cancelled; failed can be queued again for a redelivery.
+const (
+	StatusQueued       Status = "queued"
+	StatusPackaging    Status = "packaging"
+	StatusTransferring Status = "transferring"
+	StatusDelivered    Status = "delivered"
+	StatusFailed       Status = "failed"
+	StatusCancelled    Status = "cancelled"
+)
+
+// transitions is the whole state machine. Packaging and transferring may
+// follow themselves: a step that was interrupted (crash, retry) starts again.
+var transitions = map[Status][]Status{
+	StatusQueued:       {StatusPackaging, StatusFailed, StatusCancelled},
+	StatusPackaging:    {StatusPackaging, StatusTransferring, StatusFailed, StatusCancelled},
+	StatusTransferring: {StatusTransferring, StatusDelivered, StatusFailed, StatusCancelled},
+	StatusFailed:       {StatusQueued},
+	StatusDelivered:    {},
+	StatusCancelled:    {},
+}
+
+// Statuses lists every status in lifecycle order.
+var Statuses = []Status{StatusQueued, StatusPackaging, StatusTransferring, StatusDelivered, StatusFailed, StatusCancelled}
+
+// Terminal reports whether no work remains for a delivery in s (until an
+// operator asks for a redelivery).
+func (s Status) Terminal() bool {
+	return s == StatusDelivered || s == StatusFailed || s == StatusCancelled
+}
+
+// Valid reports whether s is a known status.
+func (s Status) Valid() bool { _, ok := transitions[s]; return ok }
+
+// TransitionError is returned for a move the state machine forbids.
+type TransitionError struct{ From, To Status }
+
+func (e *TransitionError) Error() string {
+	return fmt.Sprintf("delivery: illegal transition %s -> %s", e.From, e.To)
+}
+
+// CheckTransition returns a *TransitionError unless from -> to is allowed.
+func CheckTransition(from, to Status) error {
+	if !slices.Contains(transitions[from], to) {
+		return &TransitionError{From: from, To: to}
+	}
+	return nil
+}
+
+// Action is what a delivery does at the partner.
+type Action string
+
+// The delivery actions.
+const (
+	ActionCreate   Action = "create"
+	ActionUpdate   Action = "update"
+	ActionTakedown Action = "takedown"
+)
+
+// Delivery is one package of one asset version going to one partner.
+type Delivery struct {
+	ID           string     `json:"id"`
+	AssetID      string     `json:"asset_id"`
+	AssetVersion int        `json:"asset_version"`
+	PartnerID    string     `json:"partner_id"`
+	Action       Action     `json:"action"`
+	Status       Status     `json:"status"`
+	Attempts     int        `json:"attempts"`
+	Files        int        `json:"files"`
+	Bytes        int64      `json:"bytes"`
+	Location     string     `json:"location,omitempty"`
+	LastError    string     `json:"last_error,omitempty"`
+	CreatedAt    time.Time  `json:"created_at"`
+	UpdatedAt    time.Time  `json:"updated_at"`
+	StartedAt    *time.Time `json:"started_at,omitempty"`
+	FinishedAt   *time.Time `json:"finished_at,omitempty"`
+}
+
+// Transition moves d to status to at time now, or returns a
+// *TransitionError and leaves d unchanged.
+func (d *Delivery) Transition(to Status, now time.Time) error {
+	if err := CheckTransition(d.Status, to); err != nil {
+		return err
+	}
+	if to == StatusPackaging && d.StartedAt == nil {
+		d.StartedAt = &now
+	}
+	if to.Terminal() {
+		d.FinishedAt = &now
+	}
+	d.Status = to
+	d.UpdatedAt = now
+	return nil
+}
+
+// Seconds is how long the delivery ran, or 0 if it has not started.
+func (d Delivery) Seconds() float64 {
+	if d.StartedAt == nil {
+		return 0
+	}
+	end := d.UpdatedAt
+	if d.FinishedAt != nil {
+		end = *d.FinishedAt
+	}
+	return end.Sub(*d.StartedAt).Seconds()
+}

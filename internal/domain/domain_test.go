@@ -1,0 +1,158 @@
+package domain
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestTransitions(t *testing.T) {
+	allowed := map[[2]Status]bool{
+		{StatusQueued, StatusPackaging}:          true,
+		{StatusQueued, StatusFailed}:             true,
+		{StatusQueued, StatusCancelled}:          true,
+		{StatusPackaging, StatusPackaging}:       true,
+		{StatusPackaging, StatusTransferring}:    true,
+		{StatusPackaging, StatusFailed}:          true,
+		{StatusPackaging, StatusCancelled}:       true,
+		{StatusTransferring, StatusTransferring}: true,
+		{StatusTransferring, StatusDelivered}:    true,
+		{StatusTransferring, StatusFailed}:       true,
+		{StatusTransferring, StatusCancelled}:    true,
+		{StatusFailed, StatusQueued}:             true,
+	}
+	// Every pair of states is checked, so a new edge in the table must be
+	// added here too.
+	for _, from := range Statuses {
+		for _, to := range Statuses {
+			err := CheckTransition(from, to)
+			want := allowed[[2]Status{from, to}]
+			if want && err != nil {
+				t.Errorf("%s -> %s: unexpected error %v", from, to, err)
+			}
+			if !want {
+				var te *TransitionError
+				if !errors.As(err, &te) || te.From != from || te.To != to {
+					t.Errorf("%s -> %s: err = %v, want *TransitionError", from, to, err)
+				}
+			}
+		}
+	}
+	if err := CheckTransition("bogus", StatusQueued); err == nil {
+		t.Error("unknown from-status accepted")
+	}
+}
+
+func TestDeliveryTransitionTimestamps(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	d := Delivery{Status: StatusQueued}
+	for i, to := range []Status{StatusPackaging, StatusTransferring, StatusTransferring, StatusDelivered} {
+		if err := d.Transition(to, t0.Add(time.Duration(i)*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d.StartedAt == nil || !d.StartedAt.Equal(t0) || d.FinishedAt == nil || d.Seconds() != 3 {
+		t.Fatalf("timestamps: started %v finished %v seconds %v", d.StartedAt, d.FinishedAt, d.Seconds())
+	}
+	if err := d.Transition(StatusQueued, t0); err == nil || d.Status != StatusDelivered {
+		t.Fatalf("delivered -> queued: err %v status %s", err, d.Status)
+	}
+}
+
+func validAsset() Asset {
+	return Asset{ID: "ep-1", Type: "episode", Title: "Pilot",
+		Media:  []MediaFile{{Role: "main", URI: "/m.mp4"}},
+		Images: []Image{{Role: "cover", URI: "/c.png", Width: 1920, Height: 1080}}}
+}
+
+func TestAssetValidate(t *testing.T) {
+	if err := validAsset().Validate(); err != nil {
+		t.Fatalf("valid asset: %v", err)
+	}
+	cases := map[string]struct {
+		mut  func(*Asset)
+		want string
+	}{
+		"bad id":       {func(a *Asset) { a.ID = "../x" }, "id:"},
+		"bad type":     {func(a *Asset) { a.Type = "podcast" }, "type:"},
+		"no title":     {func(a *Asset) { a.Title = "" }, "title:"},
+		"no media":     {func(a *Asset) { a.Media = nil }, "media:"},
+		"dup role":     {func(a *Asset) { a.Images[0].Role = "main" }, "used twice"},
+		"bad sha":      {func(a *Asset) { a.Media[0].SHA256 = "xyz" }, "media[0].sha256"},
+		"no uri":       {func(a *Asset) { a.Images[0].URI = "" }, "images[0].uri"},
+		"neg size":     {func(a *Asset) { a.Media[0].Size = -1 }, "media[0].size"},
+		"bad role":     {func(a *Asset) { a.Media[0].Role = "Main Video" }, "media[0].role"},
+		"neg image px": {func(a *Asset) { a.Images[0].Width = -5 }, "negative pixel"},
+	}
+	for name, c := range cases {
+		a := validAsset()
+		c.mut(&a)
+		err := a.Validate()
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: err = %v, want it to mention %q", name, err, c.want)
+		}
+	}
+}
+
+func TestContentHashStable(t *testing.T) {
+	a, b := validAsset(), validAsset()
+	a.Metadata = map[string]any{"b": 1, "a": "x"}
+	b.Metadata = map[string]any{"a": "x", "b": 1}
+	if a.ContentHash() != b.ContentHash() {
+		t.Fatal("same content, different hash")
+	}
+	b.Title = "Other"
+	if a.ContentHash() == b.ContentHash() {
+		t.Fatal("different content, same hash")
+	}
+}
+
+func validPartner() Partner {
+	return Partner{ID: "acme", Name: "Acme", Format: "json",
+		Destination: Destination{URL: "sftp://u@h:22/in", Credentials: "env:ACME_KEY", HostKey: "SHA256:x"}}
+}
+
+func TestPartnerValidate(t *testing.T) {
+	if err := validPartner().Validate(); err != nil {
+		t.Fatalf("valid partner: %v", err)
+	}
+	cases := map[string]struct {
+		mut  func(*Partner)
+		want string
+	}{
+		"bad id":          {func(p *Partner) { p.ID = "Acme Corp" }, "id:"},
+		"no name":         {func(p *Partner) { p.Name = " " }, "name:"},
+		"no format":       {func(p *Partner) { p.Format = "" }, "format:"},
+		"relative url":    {func(p *Partner) { p.Destination.URL = "inbox/" }, "destination.url"},
+		"password in url": {func(p *Partner) { p.Destination.URL = "sftp://u:hunter2@h/in" }, "must not contain a password"},
+		"literal secret":  {func(p *Partner) { p.Destination.Credentials = "hunter2" }, "secret reference"},
+		"relative file":   {func(p *Partner) { p.Destination.Credentials = "file:key.pem" }, "secret reference"},
+		"neg rate":        {func(p *Partner) { p.Destination.MaxBytesPerSecond = -1 }, "max_bytes_per_second"},
+		"bad placeholder": {func(p *Partner) { p.Destination.Path = "{title}" }, "unknown placeholder"},
+		"attempts":        {func(p *Partner) { p.Retry.MaxAttempts = 1000 }, "retry.max_attempts"},
+	}
+	for name, c := range cases {
+		p := validPartner()
+		c.mut(&p)
+		err := p.Validate()
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: err = %v, want it to mention %q", name, err, c.want)
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s: error leaks the secret: %v", name, err)
+		}
+	}
+}
+
+func TestPackageDir(t *testing.T) {
+	p := validPartner()
+	p.Defaults()
+	if got := p.PackageDir("ep-1", "d1"); got != "ep-1" {
+		t.Fatalf("default PackageDir = %q", got)
+	}
+	p.Destination.Path = "/incoming/{asset_id}/{delivery_id}/"
+	if got := p.PackageDir("ep-1", "d1"); got != "incoming/ep-1/d1" {
+		t.Fatalf("PackageDir = %q", got)
+	}
+}

@@ -1,0 +1,44 @@
+// Package secret resolves secret references. Profiles never hold a secret,
+// only where to find it: env:NAME reads an environment variable, file:PATH
+// reads a file. Resolved values are handed straight to the transport and
+// never logged; errors name the reference, never the value.
+package secret
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// ErrNotFound is wrapped when a reference points at nothing.
+var ErrNotFound = errors.New("secret not found")
+
+// Resolve returns the secret that ref points at. An empty ref resolves to
+// nil: the destination needs no credentials.
+func Resolve(ref string) ([]byte, error) {
+	kind, name, ok := strings.Cut(ref, ":")
+	switch {
+	case ref == "":
+		return nil, nil
+	case !ok || name == "":
+		return nil, fmt.Errorf("secret %q: want env:NAME or file:PATH", ref)
+	case kind == "env":
+		v, set := os.LookupEnv(name)
+		if !set || v == "" {
+			return nil, fmt.Errorf("secret %s: environment variable is unset or empty: %w", ref, ErrNotFound)
+		}
+		return []byte(v), nil
+	case kind == "file":
+		b, err := os.ReadFile(name)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("secret %s: %w", ref, ErrNotFound)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("secret %s: %w", ref, err)
+		}
+		return b, nil
+	default:
+		return nil, fmt.Errorf("secret %q: unknown kind %q (have env, file)", ref, kind)
+	}
+}

@@ -1,0 +1,139 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/syndicate-media/syndicate/internal/domain"
+)
+
+const deliveryColumns = `id, asset_id, asset_version, partner_id, action, status, attempts, files, bytes,
+	location, last_error, created_at, updated_at, started_at, finished_at`
+
+// InsertDelivery records a new delivery inside tx, the same transaction
+// that enqueues its workflow.
+func (s *Store) InsertDelivery(ctx context.Context, tx *sql.Tx, d domain.Delivery) error {
+	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO deliveries (`+deliveryColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		d.ID, d.AssetID, d.AssetVersion, d.PartnerID, string(d.Action), string(d.Status), d.Attempts, d.Files, d.Bytes,
+		d.Location, d.LastError, formatTime(d.CreatedAt), formatTime(d.UpdatedAt), nullTime(d.StartedAt), nullTime(d.FinishedAt))
+	if err != nil {
+		return fmt.Errorf("store: insert delivery %s: %w", d.ID, err)
+	}
+	return nil
+}
+
+// GetDelivery returns one delivery.
+func (s *Store) GetDelivery(ctx context.Context, id string) (domain.Delivery, error) {
+	row := s.DB.QueryRowContext(ctx, s.q(`SELECT `+deliveryColumns+` FROM deliveries WHERE id = ?`), id)
+	d, err := scanDelivery(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return d, fmt.Errorf("delivery %q: %w", id, ErrNotFound)
+	}
+	return d, err
+}
+
+// DeliveryFilter narrows ListDeliveries; zero fields match everything.
+type DeliveryFilter struct {
+	PartnerID string
+	AssetID   string
+	Status    domain.Status
+	Limit     int // default 100, at most 1000
+}
+
+// ListDeliveries returns the newest deliveries first.
+func (s *Store) ListDeliveries(ctx context.Context, f DeliveryFilter) ([]domain.Delivery, error) {
+	var where []string
+	var args []any
+	for col, v := range map[string]string{"partner_id": f.PartnerID, "asset_id": f.AssetID, "status": string(f.Status)} {
+		if v != "" {
+			where = append(where, col+" = ?")
+			args = append(args, v)
+		}
+	}
+	query := `SELECT ` + deliveryColumns + ` FROM deliveries`
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	if f.Limit <= 0 || f.Limit > 1000 {
+		f.Limit = 100
+	}
+	query += fmt.Sprintf(` ORDER BY created_at DESC, id DESC LIMIT %d`, f.Limit)
+	rows, err := s.DB.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: list deliveries: %w", err)
+	}
+	defer rows.Close()
+	out := []domain.Delivery{}
+	for rows.Next() {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// LatestDelivery returns the newest delivery of an asset to a partner
+// that did not fail or get cancelled, read inside tx; ErrNotFound if none.
+func (s *Store) LatestDelivery(ctx context.Context, tx *sql.Tx, assetID, partnerID string) (domain.Delivery, error) {
+	row := tx.QueryRowContext(ctx, s.q(`SELECT `+deliveryColumns+` FROM deliveries
+		WHERE asset_id = ? AND partner_id = ? AND status NOT IN ('failed', 'cancelled')
+		ORDER BY created_at DESC, id DESC LIMIT 1`), assetID, partnerID)
+	d, err := scanDelivery(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return d, ErrNotFound
+	}
+	return d, err
+}
+
+// UpdateDelivery reads a delivery, lets fn change it, and writes it back in
+// one transaction. fn should move the status with Delivery.Transition so the
+// state machine is enforced; if fn errs nothing is written.
+func (s *Store) UpdateDelivery(ctx context.Context, id string, fn func(d *domain.Delivery) error) (domain.Delivery, error) {
+	var d domain.Delivery
+	err := s.InTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		d, err = scanDelivery(tx.QueryRowContext(ctx, s.q(`SELECT `+deliveryColumns+` FROM deliveries WHERE id = ?`), id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("delivery %q: %w", id, ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(&d); err != nil {
+			return err
+		}
+		d.UpdatedAt = s.Now()
+		_, err = tx.ExecContext(ctx, s.q(`UPDATE deliveries SET status = ?, attempts = ?, files = ?, bytes = ?, location = ?,
+			last_error = ?, updated_at = ?, started_at = ?, finished_at = ? WHERE id = ?`),
+			string(d.Status), d.Attempts, d.Files, d.Bytes, d.Location, d.LastError, formatTime(d.UpdatedAt),
+			nullTime(d.StartedAt), nullTime(d.FinishedAt), id)
+		return err
+	})
+	return d, err
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanDelivery(row scanner) (domain.Delivery, error) {
+	var d domain.Delivery
+	var action, status, created, updated string
+	var started, finished sql.NullString
+	err := row.Scan(&d.ID, &d.AssetID, &d.AssetVersion, &d.PartnerID, &action, &status, &d.Attempts, &d.Files, &d.Bytes,
+		&d.Location, &d.LastError, &created, &updated, &started, &finished)
+	if err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return d, err
+		}
+		return d, fmt.Errorf("store: scan delivery: %w", err)
+	}
+	d.Action, d.Status = domain.Action(action), domain.Status(status)
+	d.CreatedAt, d.UpdatedAt = parseTime(created), parseTime(updated)
+	d.StartedAt, d.FinishedAt = parseTimePtr(started), parseTimePtr(finished)
+	return d, nil
+}

@@ -1,0 +1,198 @@
+// Package transport defines how Syndicate moves a file to a partner's
+// destination: a small core interface every transport implements, optional
+// feature interfaces found by type assertion, and a registry keyed by URL
+// scheme that each transport joins from its own package's init.
+//
+// The delivery step never knows which protocol it speaks: it opens a
+// Transport for the partner's destination URL, writes each file under a
+// temporary name with Put, and moves it into place with Rename.
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"path"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Transport writes files below one destination root. Names are slash
+// separated, relative to that root, and already validated by ValidateName.
+// Implementations must be safe for use by one goroutine at a time; the
+// delivery step opens one Transport per delivery.
+type Transport interface {
+	// Put writes everything r yields to name, replacing any existing file
+	// and creating parent directories. size is the expected length or -1.
+	Put(ctx context.Context, name string, r io.Reader, size int64) error
+	// Stat describes name, or returns an error wrapping ErrNotFound.
+	Stat(ctx context.Context, name string) (FileInfo, error)
+	// Remove deletes name; removing a missing file is not an error.
+	Remove(ctx context.Context, name string) error
+	// Close releases the connection.
+	Close() error
+}
+
+// Renamer is implemented by transports that can move a file atomically
+// (or as close to it as the protocol allows), replacing the target.
+type Renamer interface {
+	Rename(ctx context.Context, from, to string) error
+}
+
+// Opener is implemented by transports that can read a file back. The demo
+// and the conformance suite use it to check what landed at the partner.
+type Opener interface {
+	Open(ctx context.Context, name string) (io.ReadCloser, error)
+}
+
+// FileInfo is what Stat reports about a remote file.
+type FileInfo struct {
+	Name    string
+	Size    int64
+	ModTime time.Time
+}
+
+// ErrNotFound is wrapped by Stat and Open when the file does not exist.
+var ErrNotFound = errors.New("file not found")
+
+// PermanentError marks a failure that retrying cannot fix: a refused login,
+// an unknown host key, a missing secret. The delivery step stops retrying
+// when errors.As finds one.
+type PermanentError struct{ Err error }
+
+func (e *PermanentError) Error() string { return e.Err.Error() }
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// Permanent wraps err so IsPermanent reports true. A nil err stays nil.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &PermanentError{Err: err}
+}
+
+// IsPermanent reports whether err, or anything it wraps, is permanent.
+func IsPermanent(err error) bool {
+	var p *PermanentError
+	return errors.As(err, &p)
+}
+
+// Options carries what a transport needs besides its URL. Secrets arrive
+// already resolved; transports must never log them.
+type Options struct {
+	// Secret is the resolved credential (password or PEM private key).
+	Secret []byte
+	// HostKey pins the server key, e.g. "SHA256:base64..." for SFTP.
+	HostKey string
+	// KnownHosts is a known_hosts file to check the server key against.
+	KnownHosts string
+	// InsecureIgnoreHostKey accepts any server key. Only for tests and demos.
+	InsecureIgnoreHostKey bool
+	// Timeout bounds connecting and each protocol round trip; 0 means 30s.
+	Timeout time.Duration
+}
+
+// Factory opens a Transport for a destination URL.
+type Factory func(ctx context.Context, u *url.URL, opts Options) (Transport, error)
+
+var (
+	mu        sync.RWMutex
+	factories = map[string]Factory{}
+)
+
+// Register makes a transport available for URLs with the given scheme. It
+// panics on a duplicate scheme: two packages claiming one scheme is a bug.
+func Register(scheme string, f Factory) {
+	mu.Lock()
+	defer mu.Unlock()
+	if _, dup := factories[scheme]; dup {
+		panic("transport: scheme registered twice: " + scheme)
+	}
+	factories[scheme] = f
+}
+
+// Schemes lists the registered URL schemes, sorted.
+func Schemes() []string {
+	mu.RLock()
+	defer mu.RUnlock()
+	out := make([]string, 0, len(factories))
+	for s := range factories {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Open parses rawURL and opens the transport registered for its scheme.
+func Open(ctx context.Context, rawURL string, opts Options) (Transport, error) {
+	u, err := ParseURL(rawURL)
+	if err != nil {
+		return nil, Permanent(err)
+	}
+	mu.RLock()
+	f := factories[u.Scheme]
+	mu.RUnlock()
+	return f(ctx, u, opts)
+}
+
+// ParseURL parses and checks a destination URL: a registered scheme, no
+// password in the URL (credentials are secret references, not URL parts),
+// and a host for every scheme but file.
+func ParseURL(rawURL string) (*url.URL, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("destination url: %w", err)
+	}
+	mu.RLock()
+	_, ok := factories[u.Scheme]
+	mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("destination url: unknown scheme %q (have %s)", u.Scheme, strings.Join(Schemes(), ", "))
+	}
+	if _, has := u.User.Password(); has {
+		return nil, errors.New("destination url: must not contain a password; use credentials: env:NAME or file:PATH")
+	}
+	if u.Scheme != "file" && u.Hostname() == "" {
+		return nil, fmt.Errorf("destination url: %s needs a host", u.Scheme)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, errors.New("destination url: query and fragment are not allowed")
+	}
+	return u, nil
+}
+
+// ValidateName checks a file name relative to a destination root: slash
+// separated, not absolute, no "." or ".." segments, no empty segments, no
+// control characters or backslashes, at most 255 bytes a segment.
+func ValidateName(name string) error {
+	if name == "" {
+		return errors.New("file name is empty")
+	}
+	if len(name) > 1024 {
+		return fmt.Errorf("file name %.40q...: longer than 1024 bytes", name)
+	}
+	if strings.HasPrefix(name, "/") {
+		return fmt.Errorf("file name %q: must be relative", name)
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f || r == '\\' {
+			return fmt.Errorf("file name %q: control character or backslash", name)
+		}
+	}
+	for seg := range strings.SplitSeq(name, "/") {
+		switch {
+		case seg == "" || seg == "." || seg == "..":
+			return fmt.Errorf("file name %q: empty, \".\" or \"..\" segment", name)
+		case len(seg) > 255:
+			return fmt.Errorf("file name %q: segment longer than 255 bytes", name)
+		}
+	}
+	if path.Clean(name) != name {
+		return fmt.Errorf("file name %q: not in clean form", name)
+	}
+	return nil
+}

@@ -1,0 +1,171 @@
+// Package transporttest is the conformance suite every transport runs: one
+// set of behaviours (write, replace, nested directories, rename, stat,
+// remove, errors) checked the same way against each real server, so a new
+// transport's test file is a few lines that say how to reach its server.
+package transporttest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"testing"
+
+	"github.com/syndicate-media/syndicate/internal/transport"
+)
+
+// Open returns a transport rooted at a fresh, empty destination. The suite
+// closes it.
+type Open func(t *testing.T) transport.Transport
+
+// Run checks the transport that open returns against the shared contract.
+func Run(t *testing.T, open Open) {
+	t.Helper()
+	ctx := context.Background()
+	cases := []struct {
+		name string
+		fn   func(t *testing.T, tr transport.Transport)
+	}{
+		{"PutStatOpen", func(t *testing.T, tr transport.Transport) {
+			data := []byte("hello partner\n")
+			mustPut(t, tr, "a.txt", data)
+			fi, err := tr.Stat(ctx, "a.txt")
+			if err != nil {
+				t.Fatalf("Stat: %v", err)
+			}
+			if fi.Size != int64(len(data)) {
+				t.Fatalf("Stat size = %d, want %d", fi.Size, len(data))
+			}
+			checkContent(t, tr, "a.txt", data)
+		}},
+		{"EmptyFile", func(t *testing.T, tr transport.Transport) {
+			mustPut(t, tr, "empty.bin", nil)
+			checkContent(t, tr, "empty.bin", nil)
+		}},
+		{"NestedDirectories", func(t *testing.T, tr transport.Transport) {
+			data := []byte("deep")
+			mustPut(t, tr, "x/y/z/deep.txt", data)
+			mustPut(t, tr, "x/y/other.txt", data)
+			checkContent(t, tr, "x/y/z/deep.txt", data)
+		}},
+		{"Replace", func(t *testing.T, tr transport.Transport) {
+			mustPut(t, tr, "r.txt", bytes.Repeat([]byte("long old content "), 100))
+			mustPut(t, tr, "r.txt", []byte("short"))
+			checkContent(t, tr, "r.txt", []byte("short"))
+		}},
+		{"LargeUnknownSize", func(t *testing.T, tr transport.Transport) {
+			data := randomBytes(t, 9<<20+12345)
+			// Hide the size and the io.WriterTo of bytes.Reader: the transport
+			// must cope with a plain stream, as from an archive being built.
+			r := struct{ io.Reader }{bytes.NewReader(data)}
+			if err := tr.Put(ctx, "big/media.mxf", r, -1); err != nil {
+				t.Fatalf("Put: %v", err)
+			}
+			checkContent(t, tr, "big/media.mxf", data)
+		}},
+		{"StatMissing", func(t *testing.T, tr transport.Transport) {
+			_, err := tr.Stat(ctx, "nope.txt")
+			if !errors.Is(err, transport.ErrNotFound) {
+				t.Fatalf("Stat missing: err = %v, want ErrNotFound", err)
+			}
+		}},
+		{"Remove", func(t *testing.T, tr transport.Transport) {
+			mustPut(t, tr, "gone.txt", []byte("x"))
+			if err := tr.Remove(ctx, "gone.txt"); err != nil {
+				t.Fatalf("Remove: %v", err)
+			}
+			if _, err := tr.Stat(ctx, "gone.txt"); !errors.Is(err, transport.ErrNotFound) {
+				t.Fatalf("Stat after Remove: err = %v, want ErrNotFound", err)
+			}
+			if err := tr.Remove(ctx, "gone.txt"); err != nil {
+				t.Fatalf("Remove of a missing file: %v", err)
+			}
+		}},
+		{"Rename", func(t *testing.T, tr transport.Transport) {
+			rn, ok := tr.(transport.Renamer)
+			if !ok {
+				t.Skip("transport has no Rename")
+			}
+			mustPut(t, tr, "d/final.txt", []byte("old"))
+			mustPut(t, tr, "d/final.txt.partial", []byte("new"))
+			if err := rn.Rename(ctx, "d/final.txt.partial", "d/final.txt"); err != nil {
+				t.Fatalf("Rename over an existing file: %v", err)
+			}
+			checkContent(t, tr, "d/final.txt", []byte("new"))
+			if _, err := tr.Stat(ctx, "d/final.txt.partial"); !errors.Is(err, transport.ErrNotFound) {
+				t.Fatalf("source still there after Rename: %v", err)
+			}
+		}},
+		{"ReaderError", func(t *testing.T, tr transport.Transport) {
+			boom := errors.New("source broke")
+			r := io.MultiReader(bytes.NewReader(randomBytes(t, 300<<10)), errReader{boom})
+			err := tr.Put(ctx, "broken.bin", r, -1)
+			if !errors.Is(err, boom) {
+				t.Fatalf("Put with failing reader: err = %v, want it to wrap %v", err, boom)
+			}
+		}},
+		{"CancelledContext", func(t *testing.T, tr transport.Transport) {
+			cctx, cancel := context.WithCancel(ctx)
+			cancel()
+			err := tr.Put(cctx, "c.txt", bytes.NewReader([]byte("x")), 1)
+			if err == nil {
+				t.Fatal("Put with a cancelled context succeeded")
+			}
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tr := open(t)
+			t.Cleanup(func() { _ = tr.Close() })
+			c.fn(t, tr)
+		})
+	}
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+func mustPut(t *testing.T, tr transport.Transport, name string, data []byte) {
+	t.Helper()
+	if err := tr.Put(context.Background(), name, bytes.NewReader(data), int64(len(data))); err != nil {
+		t.Fatalf("Put %s: %v", name, err)
+	}
+}
+
+func checkContent(t *testing.T, tr transport.Transport, name string, want []byte) {
+	t.Helper()
+	op, ok := tr.(transport.Opener)
+	if !ok {
+		fi, err := tr.Stat(context.Background(), name)
+		if err != nil || fi.Size != int64(len(want)) {
+			t.Fatalf("Stat %s = %+v, %v; want size %d", name, fi, err, len(want))
+		}
+		return
+	}
+	rc, err := op.Open(context.Background(), name)
+	if err != nil {
+		t.Fatalf("Open %s: %v", name, err)
+	}
+	defer rc.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, rc)
+	if err != nil {
+		t.Fatalf("read %s: %v", name, err)
+	}
+	if n != int64(len(want)) || !bytes.Equal(h.Sum(nil), sha256Sum(want)) {
+		t.Fatalf("%s: read %d bytes with a different sha256; want %d bytes", name, n, len(want))
+	}
+}
+
+func sha256Sum(b []byte) []byte { s := sha256.Sum256(b); return s[:] }
+
+func randomBytes(t *testing.T, n int) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return b
+}
+
