@@ -21,7 +21,7 @@ func (s *Store) PutAsset(ctx context.Context, a domain.Asset) (version int, chan
 	hash := a.ContentHash()
 	err = s.InTx(ctx, func(tx *sql.Tx) error {
 		var oldHash string
-		err := tx.QueryRowContext(ctx, s.q(`SELECT version, hash FROM assets WHERE id = ?`), a.ID).Scan(&version, &oldHash)
+		err := tx.QueryRowContext(ctx, s.q(`SELECT version, hash FROM syn_assets WHERE id = ?`), a.ID).Scan(&version, &oldHash)
 		switch {
 		case err == nil && oldHash == hash:
 			return nil
@@ -31,11 +31,11 @@ func (s *Store) PutAsset(ctx context.Context, a domain.Asset) (version int, chan
 		version++
 		changed = true
 		now := formatTime(s.Now())
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO asset_versions (asset_id, version, hash, body, created_at) VALUES (?, ?, ?, ?, ?)`),
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO syn_asset_versions (asset_id, version, hash, body, created_at) VALUES (?, ?, ?, ?, ?)`),
 			a.ID, version, hash, string(body), now); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO assets (id, version, hash, body, updated_at) VALUES (?, ?, ?, ?, ?)
+		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO syn_assets (id, version, hash, body, updated_at) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET version = excluded.version, hash = excluded.hash, body = excluded.body, updated_at = excluded.updated_at`),
 			a.ID, version, hash, string(body), now)
 		return err
@@ -50,7 +50,7 @@ func (s *Store) PutAsset(ctx context.Context, a domain.Asset) (version int, chan
 func (s *Store) GetAsset(ctx context.Context, id string) (domain.Asset, int, error) {
 	var body string
 	var version int
-	err := s.DB.QueryRowContext(ctx, s.q(`SELECT version, body FROM assets WHERE id = ?`), id).Scan(&version, &body)
+	err := s.DB.QueryRowContext(ctx, s.q(`SELECT version, body FROM syn_assets WHERE id = ?`), id).Scan(&version, &body)
 	a, err := decodeAsset(id, body, err)
 	return a, version, err
 }
@@ -58,7 +58,7 @@ func (s *Store) GetAsset(ctx context.Context, id string) (domain.Asset, int, err
 // GetAssetVersion returns one stored version (snapshot) of an asset.
 func (s *Store) GetAssetVersion(ctx context.Context, id string, version int) (domain.Asset, error) {
 	var body string
-	err := s.DB.QueryRowContext(ctx, s.q(`SELECT body FROM asset_versions WHERE asset_id = ? AND version = ?`), id, version).Scan(&body)
+	err := s.DB.QueryRowContext(ctx, s.q(`SELECT body FROM syn_asset_versions WHERE asset_id = ? AND version = ?`), id, version).Scan(&body)
 	return decodeAsset(id, body, err)
 }
 

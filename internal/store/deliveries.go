@@ -16,7 +16,7 @@ const deliveryColumns = `id, asset_id, asset_version, partner_id, action, status
 // InsertDelivery records a new delivery inside tx, the same transaction
 // that enqueues its workflow.
 func (s *Store) InsertDelivery(ctx context.Context, tx *sql.Tx, d domain.Delivery) error {
-	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO deliveries (`+deliveryColumns+`)
+	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO syn_deliveries (`+deliveryColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		d.ID, d.AssetID, d.AssetVersion, d.PartnerID, string(d.Action), string(d.Status), d.Attempts, d.Files, d.Bytes,
 		d.Location, d.LastError, formatTime(d.CreatedAt), formatTime(d.UpdatedAt), nullTime(d.StartedAt), nullTime(d.FinishedAt))
@@ -28,7 +28,7 @@ func (s *Store) InsertDelivery(ctx context.Context, tx *sql.Tx, d domain.Deliver
 
 // GetDelivery returns one delivery.
 func (s *Store) GetDelivery(ctx context.Context, id string) (domain.Delivery, error) {
-	row := s.DB.QueryRowContext(ctx, s.q(`SELECT `+deliveryColumns+` FROM deliveries WHERE id = ?`), id)
+	row := s.DB.QueryRowContext(ctx, s.q(`SELECT `+deliveryColumns+` FROM syn_deliveries WHERE id = ?`), id)
 	d, err := scanDelivery(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return d, fmt.Errorf("delivery %q: %w", id, ErrNotFound)
@@ -54,7 +54,7 @@ func (s *Store) ListDeliveries(ctx context.Context, f DeliveryFilter) ([]domain.
 			args = append(args, v)
 		}
 	}
-	query := `SELECT ` + deliveryColumns + ` FROM deliveries`
+	query := `SELECT ` + deliveryColumns + ` FROM syn_deliveries`
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, " AND ")
 	}
@@ -81,7 +81,7 @@ func (s *Store) ListDeliveries(ctx context.Context, f DeliveryFilter) ([]domain.
 // LatestDelivery returns the newest delivery of an asset to a partner
 // that did not fail or get cancelled, read inside tx; ErrNotFound if none.
 func (s *Store) LatestDelivery(ctx context.Context, tx *sql.Tx, assetID, partnerID string) (domain.Delivery, error) {
-	row := tx.QueryRowContext(ctx, s.q(`SELECT `+deliveryColumns+` FROM deliveries
+	row := tx.QueryRowContext(ctx, s.q(`SELECT `+deliveryColumns+` FROM syn_deliveries
 		WHERE asset_id = ? AND partner_id = ? AND status NOT IN ('failed', 'cancelled')
 		ORDER BY created_at DESC, id DESC LIMIT 1`), assetID, partnerID)
 	d, err := scanDelivery(row)
@@ -98,7 +98,7 @@ func (s *Store) UpdateDelivery(ctx context.Context, id string, fn func(d *domain
 	var d domain.Delivery
 	err := s.InTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		d, err = scanDelivery(tx.QueryRowContext(ctx, s.q(`SELECT `+deliveryColumns+` FROM deliveries WHERE id = ?`), id))
+		d, err = scanDelivery(tx.QueryRowContext(ctx, s.q(`SELECT `+deliveryColumns+` FROM syn_deliveries WHERE id = ?`), id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("delivery %q: %w", id, ErrNotFound)
 		}
@@ -109,7 +109,7 @@ func (s *Store) UpdateDelivery(ctx context.Context, id string, fn func(d *domain
 			return err
 		}
 		d.UpdatedAt = s.Now()
-		_, err = tx.ExecContext(ctx, s.q(`UPDATE deliveries SET status = ?, attempts = ?, files = ?, bytes = ?, location = ?,
+		_, err = tx.ExecContext(ctx, s.q(`UPDATE syn_deliveries SET status = ?, attempts = ?, files = ?, bytes = ?, location = ?,
 			last_error = ?, updated_at = ?, started_at = ?, finished_at = ? WHERE id = ?`),
 			string(d.Status), d.Attempts, d.Files, d.Bytes, d.Location, d.LastError, formatTime(d.UpdatedAt),
 			nullTime(d.StartedAt), nullTime(d.FinishedAt), id)

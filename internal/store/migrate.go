@@ -7,16 +7,18 @@ import (
 )
 
 // migrations are applied in order, once each; never edit one that shipped,
-// add a new one. The SQL is common to SQLite and PostgreSQL.
+// add a new one. The SQL is common to SQLite and PostgreSQL. Every table is
+// prefixed syn_: on SQLite the engine's tables share one namespace with
+// ours (DBOS has its own "notifications").
 var migrations = []string{
-	`CREATE TABLE assets (
+	`CREATE TABLE syn_assets (
 		id TEXT PRIMARY KEY,
 		version INTEGER NOT NULL,
 		hash TEXT NOT NULL,
 		body TEXT NOT NULL,
 		updated_at TEXT NOT NULL
 	);
-	CREATE TABLE asset_versions (
+	CREATE TABLE syn_asset_versions (
 		asset_id TEXT NOT NULL,
 		version INTEGER NOT NULL,
 		hash TEXT NOT NULL,
@@ -24,19 +26,19 @@ var migrations = []string{
 		created_at TEXT NOT NULL,
 		PRIMARY KEY (asset_id, version)
 	);
-	CREATE TABLE partners (
+	CREATE TABLE syn_partners (
 		id TEXT PRIMARY KEY,
 		version INTEGER NOT NULL,
 		body TEXT NOT NULL,
 		updated_at TEXT NOT NULL
 	);
-	CREATE TABLE notifications (
+	CREATE TABLE syn_notifications (
 		idempotency_key TEXT PRIMARY KEY,
 		request_hash TEXT NOT NULL,
 		response TEXT NOT NULL,
 		created_at TEXT NOT NULL
 	);
-	CREATE TABLE deliveries (
+	CREATE TABLE syn_deliveries (
 		id TEXT PRIMARY KEY,
 		asset_id TEXT NOT NULL,
 		asset_version INTEGER NOT NULL,
@@ -53,10 +55,10 @@ var migrations = []string{
 		started_at TEXT,
 		finished_at TEXT
 	);
-	CREATE INDEX deliveries_partner ON deliveries (partner_id, created_at);
-	CREATE INDEX deliveries_asset ON deliveries (asset_id, partner_id, created_at);
-	CREATE INDEX deliveries_status ON deliveries (status, created_at);
-	CREATE TABLE api_tokens (
+	CREATE INDEX deliveries_partner ON syn_deliveries (partner_id, created_at);
+	CREATE INDEX deliveries_asset ON syn_deliveries (asset_id, partner_id, created_at);
+	CREATE INDEX deliveries_status ON syn_deliveries (status, created_at);
+	CREATE TABLE syn_api_tokens (
 		hash TEXT PRIMARY KEY,
 		name TEXT NOT NULL,
 		created_at TEXT NOT NULL
@@ -78,11 +80,11 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 		defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(7152030811)`)
 	}
-	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS syndicate_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS syn_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
 	}
 	var have int
-	if err := conn.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM syndicate_migrations`).Scan(&have); err != nil {
+	if err := conn.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM syn_migrations`).Scan(&have); err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
 	}
 	if have > len(migrations) {
@@ -108,6 +110,6 @@ func applyMigration(ctx context.Context, tx *sql.Tx, s *Store, v int) error {
 	if _, err := tx.ExecContext(ctx, migrations[v-1]); err != nil {
 		return err
 	}
-	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO syndicate_migrations (version, applied_at) VALUES (?, ?)`), v, formatTime(s.Now()))
+	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO syn_migrations (version, applied_at) VALUES (?, ?)`), v, formatTime(s.Now()))
 	return err
 }

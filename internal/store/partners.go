@@ -20,7 +20,7 @@ func (s *Store) PutPartner(ctx context.Context, p domain.Partner) (int, error) {
 	var version int
 	err = s.InTx(ctx, func(tx *sql.Tx) error {
 		var old string
-		err := tx.QueryRowContext(ctx, s.q(`SELECT version, body FROM partners WHERE id = ?`), p.ID).Scan(&version, &old)
+		err := tx.QueryRowContext(ctx, s.q(`SELECT version, body FROM syn_partners WHERE id = ?`), p.ID).Scan(&version, &old)
 		switch {
 		case err == nil && old == string(body):
 			return nil
@@ -28,7 +28,7 @@ func (s *Store) PutPartner(ctx context.Context, p domain.Partner) (int, error) {
 			return err
 		}
 		version++
-		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO partners (id, version, body, updated_at) VALUES (?, ?, ?, ?)
+		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO syn_partners (id, version, body, updated_at) VALUES (?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET version = excluded.version, body = excluded.body, updated_at = excluded.updated_at`),
 			p.ID, version, string(body), formatTime(s.Now()))
 		return err
@@ -42,7 +42,7 @@ func (s *Store) PutPartner(ctx context.Context, p domain.Partner) (int, error) {
 // GetPartner returns a partner profile with defaults applied.
 func (s *Store) GetPartner(ctx context.Context, id string) (domain.Partner, error) {
 	var body string
-	err := s.DB.QueryRowContext(ctx, s.q(`SELECT body FROM partners WHERE id = ?`), id).Scan(&body)
+	err := s.DB.QueryRowContext(ctx, s.q(`SELECT body FROM syn_partners WHERE id = ?`), id).Scan(&body)
 	if errors.Is(err, sql.ErrNoRows) {
 		return domain.Partner{}, fmt.Errorf("partner %q: %w", id, ErrNotFound)
 	}
@@ -54,7 +54,7 @@ func (s *Store) GetPartner(ctx context.Context, id string) (domain.Partner, erro
 
 // ListPartners returns every partner, ordered by id.
 func (s *Store) ListPartners(ctx context.Context) ([]domain.Partner, error) {
-	rows, err := s.DB.QueryContext(ctx, `SELECT body FROM partners ORDER BY id`)
+	rows, err := s.DB.QueryContext(ctx, `SELECT body FROM syn_partners ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("store: list partners: %w", err)
 	}

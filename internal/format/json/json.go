@@ -1,0 +1,48 @@
+// Package json renders asset metadata as a JSON document (metadata.json):
+// the asset's descriptive fields plus the package's files with their roles
+// and sizes. It is the format every partner can read without a spec.
+package json
+
+import (
+	"encoding/json"
+
+	"github.com/syndicate-media/syndicate/internal/domain"
+	"github.com/syndicate-media/syndicate/internal/format"
+)
+
+func init() { format.Register("json", Format{}) }
+
+// Format is the "json" metadata format.
+type Format struct{}
+
+// Document is the shape of metadata.json.
+type Document struct {
+	ID       string         `json:"id"`
+	Type     string         `json:"type"`
+	Title    string         `json:"title"`
+	Metadata map[string]any `json:"metadata,omitempty"`
+	Files    []File         `json:"files"`
+}
+
+// File is one file of the package as metadata.json lists it.
+type File struct {
+	Name string `json:"name"`
+	Role string `json:"role"`
+	Size int64  `json:"size"`
+}
+
+// FileName is always metadata.json.
+func (Format) FileName(domain.Asset) string { return "metadata.json" }
+
+// Render writes the document, indented, with a trailing newline.
+func (Format) Render(a domain.Asset, files []domain.ManifestFile) ([]byte, error) {
+	doc := Document{ID: a.ID, Type: a.Type, Title: a.Title, Metadata: a.Metadata, Files: []File{}}
+	for _, f := range files {
+		doc.Files = append(doc.Files, File{Name: f.Name, Role: f.Role, Size: f.Size})
+	}
+	b, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}

@@ -1,0 +1,267 @@
+// Package intake accepts notifications ("asset X should go to partners Y"),
+// decides per partner what to do (create, update, or nothing because that
+// version is already on its way), and records each delivery together with
+// its workflow start in one transaction. Replaying a notification with the
+// same idempotency key returns the first answer and starts no new work.
+package intake
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/syndicate-media/syndicate/internal/catalog"
+	"github.com/syndicate-media/syndicate/internal/domain"
+	"github.com/syndicate-media/syndicate/internal/store"
+)
+
+// Enqueuer starts a delivery's workflow inside the caller's transaction.
+type Enqueuer interface {
+	Enqueue(ctx context.Context, tx *sql.Tx, deliveryID, partnerID string) error
+}
+
+// Service handles notifications.
+type Service struct {
+	Store   *store.Store
+	Catalog catalog.Catalog
+	Engine  Enqueuer
+}
+
+// Request is a notification.
+type Request struct {
+	AssetID string `json:"asset_id"`
+	// Partners is a list of partner ids, or the string "all".
+	Partners       Partners `json:"partners"`
+	IdempotencyKey string   `json:"idempotency_key,omitempty"`
+}
+
+// Partners is either a list of partner ids or All.
+type Partners struct {
+	All bool
+	IDs []string
+}
+
+// UnmarshalJSON accepts ["a","b"] or "all".
+func (p *Partners) UnmarshalJSON(b []byte) error {
+	var s string
+	if json.Unmarshal(b, &s) == nil {
+		if s != "all" {
+			return fmt.Errorf(`partners: want a list of partner ids or "all", got %q`, s)
+		}
+		p.All = true
+		return nil
+	}
+	if err := json.Unmarshal(b, &p.IDs); err != nil {
+		return errors.New(`partners: want a list of partner ids or "all"`)
+	}
+	return nil
+}
+
+// MarshalJSON writes the form UnmarshalJSON reads.
+func (p Partners) MarshalJSON() ([]byte, error) {
+	if p.All {
+		return json.Marshal("all")
+	}
+	return json.Marshal(p.IDs)
+}
+
+// Response is the answer to a notification.
+type Response struct {
+	IdempotencyKey string     `json:"idempotency_key"`
+	AssetID        string     `json:"asset_id"`
+	AssetVersion   int        `json:"asset_version"`
+	Decisions      []Decision `json:"decisions"`
+	// Replayed is true when this is the stored answer to an earlier
+	// notification with the same key.
+	Replayed bool `json:"replayed"`
+}
+
+// Decision is what happens for one partner.
+type Decision struct {
+	PartnerID  string `json:"partner_id"`
+	Action     string `json:"action"` // create, update or noop
+	DeliveryID string `json:"delivery_id"`
+	Reason     string `json:"reason,omitempty"`
+}
+
+// Error is a refused notification; Code is stable and machine-readable.
+type Error struct {
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// The error codes.
+const (
+	CodeInvalid        = "invalid_request"
+	CodeUnknownAsset   = "unknown_asset"
+	CodeUnknownPartner = "unknown_partner"
+	CodeKeyReused      = "idempotency_key_reused"
+)
+
+func refuse(code, format string, args ...any) error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Notify handles one notification.
+func (s *Service) Notify(ctx context.Context, req Request) (Response, error) {
+	if err := validate(&req); err != nil {
+		return Response{}, err
+	}
+	fingerprint := req.fingerprint()
+	if resp, ok, err := s.replay(ctx, req.IdempotencyKey, fingerprint); ok || err != nil {
+		return resp, err
+	}
+	asset, version, err := s.Catalog.Lookup(ctx, req.AssetID)
+	if errors.Is(err, catalog.ErrUnknownAsset) {
+		return Response{}, refuse(CodeUnknownAsset, "asset %q is not in the catalog", req.AssetID)
+	}
+	if err != nil {
+		return Response{}, err
+	}
+	partners, err := s.partners(ctx, req.Partners)
+	if err != nil {
+		return Response{}, err
+	}
+	resp := Response{IdempotencyKey: req.IdempotencyKey, AssetID: asset.ID, AssetVersion: version}
+	err = s.Store.InTx(ctx, func(tx *sql.Tx) error {
+		resp.Decisions = resp.Decisions[:0]
+		for _, p := range partners {
+			dec, err := s.decide(ctx, tx, asset.ID, version, p.ID)
+			if err != nil {
+				return err
+			}
+			resp.Decisions = append(resp.Decisions, dec)
+		}
+		body, err := json.Marshal(resp)
+		if err != nil {
+			return err
+		}
+		return s.Store.InsertNotification(ctx, tx, store.Notification{Key: req.IdempotencyKey, RequestHash: fingerprint, Response: body})
+	})
+	if err != nil {
+		// A concurrent request with the same key won the insert: answer as it did.
+		if resp, ok, rerr := s.replay(ctx, req.IdempotencyKey, fingerprint); ok || rerr != nil {
+			return resp, rerr
+		}
+		return Response{}, err
+	}
+	return resp, nil
+}
+
+// decide picks the action for one partner and, if there is work, records
+// the delivery and enqueues its workflow in tx.
+func (s *Service) decide(ctx context.Context, tx *sql.Tx, assetID string, version int, partnerID string) (Decision, error) {
+	dec := Decision{PartnerID: partnerID, Action: string(domain.ActionCreate)}
+	last, err := s.Store.LatestDelivery(ctx, tx, assetID, partnerID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return dec, err
+	case last.AssetVersion == version:
+		dec.Action, dec.DeliveryID = "noop", last.ID
+		dec.Reason = fmt.Sprintf("version %d is already %s in delivery %s", version, last.Status, last.ID)
+		return dec, nil
+	default:
+		dec.Action = string(domain.ActionUpdate)
+	}
+	now := s.Store.Now()
+	d := domain.Delivery{ID: uuid.Must(uuid.NewV7()).String(), AssetID: assetID, AssetVersion: version, PartnerID: partnerID,
+		Action: domain.Action(dec.Action), Status: domain.StatusQueued, CreatedAt: now, UpdatedAt: now}
+	if err := s.Store.InsertDelivery(ctx, tx, d); err != nil {
+		return dec, err
+	}
+	if err := s.Engine.Enqueue(ctx, tx, d.ID, partnerID); err != nil {
+		return dec, err
+	}
+	dec.DeliveryID = d.ID
+	return dec, nil
+}
+
+// replay returns the stored answer for key, if any. The same key with a
+// different request is refused: it is almost always a client bug.
+func (s *Service) replay(ctx context.Context, key, fingerprint string) (Response, bool, error) {
+	n, err := s.Store.GetNotification(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return Response{}, false, nil
+	}
+	if err != nil {
+		return Response{}, false, err
+	}
+	if n.RequestHash != fingerprint {
+		return Response{}, false, refuse(CodeKeyReused, "idempotency key %q was already used for a different notification", key)
+	}
+	var resp Response
+	if err := json.Unmarshal(n.Response, &resp); err != nil {
+		return Response{}, false, fmt.Errorf("intake: stored response: %w", err)
+	}
+	resp.Replayed = true
+	return resp, true, nil
+}
+
+func (s *Service) partners(ctx context.Context, want Partners) ([]domain.Partner, error) {
+	if want.All {
+		all, err := s.Store.ListPartners(ctx)
+		if err == nil && len(all) == 0 {
+			return nil, refuse(CodeUnknownPartner, `partners "all": no partner is configured`)
+		}
+		return all, err
+	}
+	var out []domain.Partner
+	var unknown []string
+	for _, id := range want.IDs {
+		p, err := s.Store.GetPartner(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			unknown = append(unknown, id)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	if len(unknown) > 0 {
+		return nil, refuse(CodeUnknownPartner, "unknown partner(s): %s", strings.Join(unknown, ", "))
+	}
+	return out, nil
+}
+
+func validate(req *Request) error {
+	if !domain.ValidID(req.AssetID) {
+		return refuse(CodeInvalid, "asset_id: %q is not a valid id", req.AssetID)
+	}
+	if !req.Partners.All && len(req.Partners.IDs) == 0 {
+		return refuse(CodeInvalid, `partners: required, a list of partner ids or "all"`)
+	}
+	if len(req.Partners.IDs) > 1000 {
+		return refuse(CodeInvalid, "partners: at most 1000")
+	}
+	slices.Sort(req.Partners.IDs)
+	req.Partners.IDs = slices.Compact(req.Partners.IDs)
+	if len(req.IdempotencyKey) > 200 {
+		return refuse(CodeInvalid, "idempotency_key: at most 200 characters")
+	}
+	if req.IdempotencyKey == "" {
+		req.IdempotencyKey = uuid.NewString()
+	}
+	return nil
+}
+
+// fingerprint identifies what was asked, independent of partner order.
+func (r Request) fingerprint() string {
+	b, _ := json.Marshal(struct {
+		A string   `json:"a"`
+		P Partners `json:"p"`
+	}{r.AssetID, r.Partners})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}

@@ -1,0 +1,365 @@
+// Package sftp delivers to an SFTP server (sftp://user@host:port/dir) over
+// SSH, authenticating with the partner's private key or password and
+// refusing any server whose host key has not been pinned.
+//
+// The URL path is the destination root, taken as absolute; "/" or an empty
+// path means the login directory. Uploads use pkg/sftp's concurrent writes:
+// one request at a time is several times slower on any real link.
+package sftp
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/url"
+	"os"
+	"path"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/syndicate-media/syndicate/internal/transport"
+)
+
+const (
+	// maxPacket is the largest write OpenSSH accepts; 262,144 makes it drop
+	// the connection.
+	maxPacket      = 261120
+	maxConcurrency = 64
+	defaultTimeout = 30 * time.Second
+)
+
+func init() {
+	transport.Register("sftp", func(ctx context.Context, u *url.URL, opts transport.Options) (transport.Transport, error) {
+		return Dial(ctx, u, opts)
+	})
+}
+
+// Client writes below Root on one SFTP connection.
+type Client struct {
+	// Root is the remote destination directory; "" is the login directory.
+	Root string
+	conn *ssh.Client
+	sftp *sftp.Client
+}
+
+// Dial connects and logs in to the server u names. Failures retrying cannot
+// fix (a refused login, an unknown or changed host key, a missing secret)
+// are transport.Permanent; network failures are not.
+func Dial(ctx context.Context, u *url.URL, opts transport.Options) (*Client, error) {
+	user := u.User.Username()
+	if user == "" {
+		return nil, transport.Permanent(errors.New("sftp: url needs a user: sftp://user@host/dir"))
+	}
+	port := u.Port()
+	if port == "" {
+		port = "22"
+	}
+	addr := net.JoinHostPort(u.Hostname(), port)
+	auth, err := authMethods(opts.Secret)
+	if err != nil {
+		return nil, err
+	}
+	var keyAccepted atomic.Bool // set once the server proved its key; later failures are the login's
+	hostKey, err := hostKeyCallback(opts, &keyAccepted)
+	if err != nil {
+		return nil, err
+	}
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = defaultTimeout
+	}
+
+	d := net.Dialer{Timeout: timeout}
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("sftp: dial %s: %w", addr, err)
+	}
+	// ssh.ClientConfig.Timeout covers only the TCP connect; bound the
+	// handshake and the SFTP init too, and give up when ctx ends.
+	_ = nc.SetDeadline(time.Now().Add(timeout))
+	stop := context.AfterFunc(ctx, func() { _ = nc.Close() })
+	defer stop()
+
+	cc, chans, reqs, err := ssh.NewClientConn(nc, addr, &ssh.ClientConfig{User: user, Auth: auth, HostKeyCallback: hostKey})
+	if err != nil {
+		var refused *transport.PermanentError
+		_ = nc.Close()
+		switch {
+		case ctx.Err() != nil:
+			return nil, fmt.Errorf("sftp: dial %s: %w", addr, ctx.Err())
+		case errors.As(err, &refused): // host key refused
+			return nil, refused
+		case keyAccepted.Load() && !isNetwork(err):
+			return nil, transport.Permanent(fmt.Errorf("sftp: login refused for user %q at %s: %w", user, addr, err))
+		}
+		return nil, fmt.Errorf("sftp: dial %s: %w", addr, err)
+	}
+	conn := ssh.NewClient(cc, chans, reqs)
+	sc, err := sftp.NewClient(conn,
+		sftp.UseConcurrentWrites(true),
+		sftp.MaxConcurrentRequestsPerFile(maxConcurrency),
+		sftp.MaxPacketUnchecked(maxPacket),
+		// Concurrent reads take a short reply for end of file, so a server
+		// that caps reads below maxPacket (pkg/sftp's own: 32,768) would
+		// silently truncate what Open returns. Sequential reads loop instead.
+		sftp.UseConcurrentReads(false),
+	)
+	if err == nil && !stop() {
+		err = ctx.Err() // ctx ended just now and closed the connection
+	}
+	if err != nil {
+		_ = conn.Close()
+		return nil, fail(ctx, "start subsystem at", addr, err)
+	}
+	_ = nc.SetDeadline(time.Time{})
+	root := path.Clean(u.Path)
+	if root == "/" || root == "." {
+		root = ""
+	}
+	return &Client{Root: root, conn: conn, sftp: sc}, nil
+}
+
+// authMethods turns the secret into public-key auth if it parses as a
+// private key, else into password auth. The secret never enters an error.
+func authMethods(secret []byte) ([]ssh.AuthMethod, error) {
+	if len(bytes.TrimSpace(secret)) == 0 {
+		return nil, transport.Permanent(errors.New("sftp: no credentials: the secret is empty"))
+	}
+	signer, err := ssh.ParsePrivateKey(secret)
+	if err == nil {
+		return []ssh.AuthMethod{ssh.PublicKeys(signer)}, nil
+	}
+	if _, ok := err.(*ssh.PassphraseMissingError); ok || bytes.HasPrefix(bytes.TrimSpace(secret), []byte("-----BEGIN")) {
+		return nil, transport.Permanent(errors.New("sftp: the secret looks like a private key but cannot be used (passphrase-protected or malformed)"))
+	}
+	pw := strings.TrimSuffix(string(secret), "\n")
+	answer := func(_, _ string, questions []string, _ []bool) ([]string, error) {
+		answers := make([]string, len(questions))
+		for i := range answers {
+			answers[i] = pw
+		}
+		return answers, nil
+	}
+	return []ssh.AuthMethod{ssh.Password(pw), ssh.KeyboardInteractive(answer)}, nil
+}
+
+// hostKeyCallback checks the server key against a pinned fingerprint, a
+// known_hosts file, or nothing when explicitly asked. With no policy it
+// refuses, naming the key's fingerprint so the operator can pin it.
+func hostKeyCallback(opts transport.Options, accepted *atomic.Bool) (ssh.HostKeyCallback, error) {
+	var check ssh.HostKeyCallback
+	switch {
+	case opts.HostKey != "":
+		want := strings.TrimSpace(opts.HostKey)
+		check = func(host string, _ net.Addr, key ssh.PublicKey) error {
+			if got := ssh.FingerprintSHA256(key); got != want {
+				return fmt.Errorf("sftp: host key mismatch for %s: expected %s, got %s", host, want, got)
+			}
+			return nil
+		}
+	case opts.KnownHosts != "":
+		kh, err := knownhosts.New(opts.KnownHosts)
+		if err != nil {
+			return nil, transport.Permanent(fmt.Errorf("sftp: known_hosts: %w", err))
+		}
+		check = func(host string, remote net.Addr, key ssh.PublicKey) error {
+			if err := kh(host, remote, key); err != nil {
+				return fmt.Errorf("sftp: host key of %s (%s) not accepted by %s: %w", host, ssh.FingerprintSHA256(key), opts.KnownHosts, err)
+			}
+			return nil
+		}
+	case opts.InsecureIgnoreHostKey:
+		check = ssh.InsecureIgnoreHostKey()
+	default:
+		check = func(host string, _ net.Addr, key ssh.PublicKey) error {
+			fp := ssh.FingerprintSHA256(key)
+			return fmt.Errorf("sftp: refusing %s: no host key is pinned; the server's key is %s, set host_key: %q on the destination (or known_hosts) after checking it with the partner", host, fp, fp)
+		}
+	}
+	return func(host string, remote net.Addr, key ssh.PublicKey) error {
+		if err := check(host, remote, key); err != nil {
+			return transport.Permanent(err)
+		}
+		accepted.Store(true)
+		return nil
+	}, nil
+}
+
+// isNetwork reports a failure of the connection itself, worth a retry.
+func isNetwork(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET)
+}
+
+// path maps a validated name below Root.
+func (c *Client) path(name string) (string, error) {
+	if err := transport.ValidateName(name); err != nil {
+		return "", transport.Permanent(fmt.Errorf("sftp: %w", err))
+	}
+	if c.Root == "" {
+		return name, nil
+	}
+	return path.Join(c.Root, name), nil
+}
+
+// watch closes the connection if ctx ends before the returned stop is
+// called: pkg/sftp calls take no context, and a closed connection is the
+// only way to interrupt one. The Client is unusable afterwards.
+func (c *Client) watch(ctx context.Context) (stop func() bool) {
+	return context.AfterFunc(ctx, func() { _ = c.conn.Close() })
+}
+
+// fail wraps err, reporting ctx's error instead when ctx ended the call.
+func fail(ctx context.Context, op, name string, err error) error {
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		return fmt.Errorf("sftp: %s %s: %w (%w)", op, name, cerr, err)
+	}
+	return fmt.Errorf("sftp: %s %s: %w", op, name, err)
+}
+
+// Put writes r to name through concurrent requests, creating parent
+// directories. The delivery step writes to a temporary name and renames.
+func (c *Client) Put(ctx context.Context, name string, r io.Reader, _ int64) error {
+	p, err := c.path(name)
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("sftp: put %s: %w", name, err)
+	}
+	defer c.watch(ctx)()
+	if dir := path.Dir(p); dir != "." && dir != "/" {
+		if err := c.sftp.MkdirAll(dir); err != nil {
+			return fail(ctx, "mkdir for", name, err)
+		}
+	}
+	f, err := c.sftp.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
+	if err != nil {
+		return fail(ctx, "create", name, err)
+	}
+	// ReadFrom on a reader of unknown size sends one request at a time.
+	if _, err := f.ReadFromWithConcurrency(ctxReader{ctx, r}, maxConcurrency); err != nil {
+		_ = f.Close()
+		return fail(ctx, "write", name, err)
+	}
+	if err := f.Close(); err != nil {
+		return fail(ctx, "close", name, err)
+	}
+	return nil
+}
+
+// Stat reports name's size and modification time.
+func (c *Client) Stat(ctx context.Context, name string) (transport.FileInfo, error) {
+	p, err := c.path(name)
+	if err != nil {
+		return transport.FileInfo{}, err
+	}
+	defer c.watch(ctx)()
+	fi, err := c.sftp.Stat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return transport.FileInfo{}, fmt.Errorf("sftp: %s: %w", name, transport.ErrNotFound)
+	}
+	if err != nil {
+		return transport.FileInfo{}, fail(ctx, "stat", name, err)
+	}
+	return transport.FileInfo{Name: name, Size: fi.Size(), ModTime: fi.ModTime()}, nil
+}
+
+// Remove deletes name; a missing file is not an error.
+func (c *Client) Remove(ctx context.Context, name string) error {
+	p, err := c.path(name)
+	if err != nil {
+		return err
+	}
+	defer c.watch(ctx)()
+	if err := c.sftp.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fail(ctx, "remove", name, err)
+	}
+	return nil
+}
+
+// Rename moves from to to, replacing to. With OpenSSH's posix-rename
+// extension this is one atomic rename(2); plain SFTP rename refuses an
+// existing target, so without it the target is removed first.
+func (c *Client) Rename(ctx context.Context, from, to string) error {
+	pf, err := c.path(from)
+	if err != nil {
+		return err
+	}
+	pt, err := c.path(to)
+	if err != nil {
+		return err
+	}
+	defer c.watch(ctx)()
+	if _, ok := c.sftp.HasExtension("posix-rename@openssh.com"); ok {
+		err = c.sftp.PosixRename(pf, pt)
+	} else {
+		if err := c.sftp.Remove(pt); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fail(ctx, "rename: remove target", to, err)
+		}
+		err = c.sftp.Rename(pf, pt)
+	}
+	if err != nil {
+		return fail(ctx, "rename", from, err)
+	}
+	return nil
+}
+
+// Open reads name back.
+func (c *Client) Open(ctx context.Context, name string) (io.ReadCloser, error) {
+	p, err := c.path(name)
+	if err != nil {
+		return nil, err
+	}
+	defer c.watch(ctx)()
+	f, err := c.sftp.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("sftp: %s: %w", name, transport.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fail(ctx, "open", name, err)
+	}
+	return f, nil
+}
+
+// Close ends the SFTP session and the SSH connection.
+func (c *Client) Close() error {
+	err := c.sftp.Close()
+	if errors.Is(err, io.EOF) { // already gone, e.g. closed when a ctx ended
+		err = nil
+	}
+	if cerr := c.conn.Close(); err == nil && !errors.Is(cerr, net.ErrClosed) {
+		err = cerr
+	}
+	return err
+}
+
+// ctxReader stops a copy when the context ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+var (
+	_ transport.Transport = (*Client)(nil)
+	_ transport.Renamer   = (*Client)(nil)
+	_ transport.Opener    = (*Client)(nil)
+)

@@ -1,0 +1,133 @@
+package workflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/dbos-inc/dbos-transact-golang/dbos"
+
+	"github.com/syndicate-media/syndicate/internal/domain"
+	"github.com/syndicate-media/syndicate/internal/packaging"
+	"github.com/syndicate-media/syndicate/internal/store"
+	"github.com/syndicate-media/syndicate/internal/transport"
+)
+
+// Result is what a finished delivery reports.
+type Result struct {
+	Files    int    `json:"files"`
+	Bytes    int64  `json:"bytes"`
+	Location string `json:"location"`
+}
+
+// job is everything a delivery needs, loaded once by the first step so the
+// rest of the workflow sees one consistent snapshot of asset and partner.
+type job struct {
+	Delivery domain.Delivery `json:"delivery"`
+	Asset    domain.Asset    `json:"asset"`
+	Partner  domain.Partner  `json:"partner"`
+}
+
+// deliver is the Deliver workflow: start → package → transfer → finish.
+// It only orchestrates; every side effect is a step, checkpointed by DBOS.
+func (e *Engine) deliver(ctx dbos.Context, deliveryID string) (Result, error) {
+	j, err := dbos.RunAsStep(ctx, func(c context.Context) (job, error) {
+		return e.steps.start(c, deliveryID)
+	}, dbos.WithStepName("start"))
+	if err != nil {
+		return Result{}, e.fail(ctx, deliveryID, err)
+	}
+	plan, err := dbos.RunAsStep(ctx, func(c context.Context) (packaging.Plan, error) {
+		return packaging.Build(filepath.Join(e.steps.workDir, deliveryID), j.Asset, j.Partner)
+	}, dbos.WithStepName("package"))
+	if err != nil {
+		return Result{}, e.fail(ctx, deliveryID, err)
+	}
+	retry := j.Partner.Retry
+	res, err := dbos.RunAsStep(ctx, func(c context.Context) (Result, error) {
+		return e.steps.transfer(c, j, plan)
+	}, dbos.WithStepName("transfer"),
+		dbos.WithStepMaxRetries(max(retry.MaxAttempts, 1)-1),
+		dbos.WithStepBaseInterval(time.Duration(retry.BaseInterval)),
+		dbos.WithStepBackoffFactor(2),
+		dbos.WithStepMaxInterval(10*time.Minute),
+		dbos.WithStepRetryPredicate(func(err error) bool { return !transport.IsPermanent(err) }))
+	if err != nil {
+		return Result{}, e.fail(ctx, deliveryID, err)
+	}
+	_, err = dbos.RunAsStep(ctx, func(c context.Context) (domain.Delivery, error) {
+		return e.steps.store.UpdateDelivery(c, deliveryID, func(d *domain.Delivery) error {
+			d.Files, d.Bytes, d.Location, d.LastError = res.Files, res.Bytes, res.Location, ""
+			return d.Transition(domain.StatusDelivered, e.steps.store.Now())
+		})
+	}, dbos.WithStepName("finish"))
+	if err == nil {
+		e.log.Info("delivered", "delivery_id", deliveryID, "partner", j.Partner.ID, "files", res.Files, "bytes", res.Bytes)
+	}
+	return res, err
+}
+
+// fail records a delivery's failure as a step and returns the cause. A
+// context that ended (shutdown) is not a failure: the workflow stays
+// pending and resumes at the next start.
+func (e *Engine) fail(ctx dbos.Context, deliveryID string, cause error) error {
+	if ctx.Err() != nil {
+		return cause
+	}
+	reason := rootCause(cause).Error()
+	_, err := dbos.RunAsStep(ctx, func(c context.Context) (domain.Delivery, error) {
+		return e.steps.store.UpdateDelivery(c, deliveryID, func(d *domain.Delivery) error {
+			if d.Status.Terminal() {
+				return nil
+			}
+			d.LastError = reason
+			return d.Transition(domain.StatusFailed, e.steps.store.Now())
+		})
+	}, dbos.WithStepName("fail"))
+	e.log.Warn("delivery failed", "delivery_id", deliveryID, "error", reason)
+	return errors.Join(cause, err)
+}
+
+// rootCause strips the engine's own wrapping ("step exceeded its retries")
+// so the recorded reason is the transport's words.
+func rootCause(err error) error {
+	var de *dbos.Error
+	for errors.As(err, &de) {
+		inner := errors.Unwrap(de)
+		if inner == nil {
+			break
+		}
+		err = inner
+	}
+	return err
+}
+
+// steps holds what the workflow's side effects need.
+type steps struct {
+	store   *store.Store
+	workDir string
+	log     *slog.Logger
+}
+
+// start loads the delivery, its asset snapshot and partner profile, and
+// moves the delivery to packaging.
+func (s *steps) start(ctx context.Context, id string) (job, error) {
+	d, err := s.store.UpdateDelivery(ctx, id, func(d *domain.Delivery) error {
+		return d.Transition(domain.StatusPackaging, s.store.Now())
+	})
+	if err != nil {
+		return job{}, err
+	}
+	a, err := s.store.GetAssetVersion(ctx, d.AssetID, d.AssetVersion)
+	if err != nil {
+		return job{}, err
+	}
+	p, err := s.store.GetPartner(ctx, d.PartnerID)
+	if err != nil {
+		return job{}, fmt.Errorf("partner of delivery %s: %w", id, err)
+	}
+	return job{Delivery: d, Asset: a, Partner: p}, nil
+}

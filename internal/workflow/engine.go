@@ -1,0 +1,140 @@
+// Package workflow runs deliveries as durable workflows on DBOS Transact,
+// in the same database as the application's state. A delivery's workflow
+// is enqueued in the transaction that records the delivery, so neither
+// exists without the other; after a crash, DBOS resumes each workflow from
+// its last completed step.
+package workflow
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/dbos-inc/dbos-transact-golang/dbos"
+	_ "github.com/dbos-inc/dbos-transact-golang/dbos/driver/sqlite" // DBOS on SQLite
+
+	"github.com/syndicate-media/syndicate/internal/store"
+)
+
+const (
+	// QueueName is the queue all deliveries wait on, partitioned by partner.
+	QueueName = "deliveries"
+	// workflowName is the registered name of the Deliver workflow.
+	workflowName = "deliver"
+	// appVersion tags every workflow so that a rebuilt binary still
+	// recovers the workflows an older build left behind. Bump it only when
+	// the Deliver workflow's sequence of steps changes incompatibly.
+	appVersion = "deliver-v1"
+)
+
+// Config tunes the engine.
+type Config struct {
+	// WorkDir holds each delivery's rendered files (work/<delivery-id>/).
+	WorkDir string
+	// ExecutorID names this process to the engine; a restarted process
+	// with the same ID recovers the workflows it left unfinished.
+	ExecutorID string
+	// Concurrency is how many deliveries this process runs at once (default 8).
+	Concurrency int
+	// PartnerConcurrency is how many deliveries to one partner run at once
+	// across all processes (default 2).
+	PartnerConcurrency int
+	// Logger receives delivery logs; DBOS's own logs go to it at warn level.
+	Logger *slog.Logger
+}
+
+// Engine starts and runs delivery workflows.
+type Engine struct {
+	ctx   dbos.Context
+	steps *steps
+	log   *slog.Logger
+}
+
+// New registers the workflows and queue on the store's database and
+// launches the engine, which recovers this executor's unfinished workflows.
+func New(ctx context.Context, st *store.Store, cfg Config) (*Engine, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.ExecutorID == "" {
+		cfg.ExecutorID = "local"
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 8
+	}
+	if cfg.PartnerConcurrency <= 0 {
+		cfg.PartnerConcurrency = 2
+	}
+	dcfg := dbos.Config{
+		AppName:            "syndicate",
+		ExecutorID:         cfg.ExecutorID,
+		ApplicationVersion: appVersion,
+		Logger:             slog.New(levelHandler{slog.LevelWarn, cfg.Logger.Handler()}),
+	}
+	if st.Dialect == store.Postgres {
+		dcfg.SystemDBPool = st.Pool
+	} else {
+		dcfg.SQLiteSystemDB = st.DB
+	}
+	dctx, err := dbos.NewContext(ctx, dcfg)
+	if err != nil {
+		return nil, fmt.Errorf("workflow: engine: %w", err)
+	}
+	e := &Engine{ctx: dctx, log: cfg.Logger, steps: &steps{store: st, workDir: cfg.WorkDir, log: cfg.Logger}}
+	dbos.RegisterWorkflow(dctx, e.deliver, dbos.WithWorkflowName(workflowName))
+	if _, err := dbos.RegisterQueue(dctx, QueueName,
+		dbos.WithWorkerConcurrency(cfg.Concurrency),
+		dbos.WithPartitionConcurrency(cfg.PartnerConcurrency),
+		dbos.WithQueueBasePollingInterval(100*time.Millisecond),
+		dbos.WithQueueOnConflict(dbos.QueueConflictAlwaysUpdate),
+	); err != nil {
+		return nil, fmt.Errorf("workflow: queue: %w", err)
+	}
+	if err := dbos.Launch(dctx); err != nil {
+		return nil, fmt.Errorf("workflow: launch: %w", err)
+	}
+	return e, nil
+}
+
+// Enqueue starts the delivery's workflow inside tx: it runs only if tx
+// commits. The workflow ID is derived from the delivery ID, so enqueueing
+// the same delivery twice cannot start two workflows.
+func (e *Engine) Enqueue(ctx context.Context, tx *sql.Tx, deliveryID, partnerID string) error {
+	_, err := dbos.Enqueue[Result](e.ctx, QueueName, workflowName, deliveryID,
+		dbos.WithEnqueueWorkflowID(WorkflowID(deliveryID)),
+		dbos.WithEnqueueQueuePartitionKey(partnerID),
+		dbos.WithEnqueueApplicationVersion(appVersion),
+		dbos.WithEnqueueTransaction(tx))
+	if err != nil {
+		return fmt.Errorf("workflow: enqueue delivery %s: %w", deliveryID, err)
+	}
+	return nil
+}
+
+// WorkflowID is the workflow that carries a delivery.
+func WorkflowID(deliveryID string) string { return "delivery-" + deliveryID }
+
+// Shutdown stops taking work and waits up to timeout for running steps.
+// Unfinished workflows resume at the next start.
+func (e *Engine) Shutdown(timeout time.Duration) error {
+	return dbos.Shutdown(e.ctx, timeout)
+}
+
+// levelHandler drops records below a minimum level, to keep the engine's
+// chatter out of delivery logs.
+type levelHandler struct {
+	min slog.Level
+	slog.Handler
+}
+
+func (h levelHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h levelHandler) WithAttrs(a []slog.Attr) slog.Handler {
+	return levelHandler{h.min, h.Handler.WithAttrs(a)}
+}
+
+func (h levelHandler) WithGroup(n string) slog.Handler { return levelHandler{h.min, h.Handler.WithGroup(n)} }

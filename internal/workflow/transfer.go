@@ -1,0 +1,192 @@
+package workflow
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/syndicate-media/syndicate/internal/domain"
+	"github.com/syndicate-media/syndicate/internal/packaging"
+	"github.com/syndicate-media/syndicate/internal/secret"
+	"github.com/syndicate-media/syndicate/internal/transport"
+)
+
+// transfer is one attempt to send the whole package. It counts the
+// attempt, and on failure records the reason before returning it, so an
+// operator sees why a delivery is being retried.
+func (s *steps) transfer(ctx context.Context, j job, plan packaging.Plan) (Result, error) {
+	id := j.Delivery.ID
+	d, err := s.store.UpdateDelivery(ctx, id, func(d *domain.Delivery) error {
+		d.Attempts++
+		d.Bytes = 0
+		return d.Transition(domain.StatusTransferring, s.store.Now())
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	log := s.log.With("delivery_id", id, "partner", j.Partner.ID, "attempt", d.Attempts)
+	log.Info("transfer started", "files", len(plan.Files)+1)
+	var sent atomic.Int64
+	stop := s.reportProgress(ctx, id, &sent)
+	res, err := send(ctx, j, plan, &sent)
+	stop()
+	if err != nil {
+		log.Warn("transfer attempt failed", "error", err, "permanent", transport.IsPermanent(err))
+		_, _ = s.store.UpdateDelivery(context.WithoutCancel(ctx), id, func(d *domain.Delivery) error {
+			d.LastError = err.Error()
+			return nil
+		})
+	}
+	return res, err
+}
+
+// reportProgress writes the bytes sent so far to the delivery once a
+// second, so the CLI and API show live progress. It returns a stop func.
+func (s *steps) reportProgress(ctx context.Context, id string, sent *atomic.Int64) func() {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				n := sent.Load()
+				_, _ = s.store.UpdateDelivery(ctx, id, func(d *domain.Delivery) error { d.Bytes = n; return nil })
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+// send opens the partner's transport and writes every file of the plan,
+// then the manifest with the checksums computed on the way.
+func send(ctx context.Context, j job, plan packaging.Plan, sent *atomic.Int64) (Result, error) {
+	dest := j.Partner.Destination
+	cred, err := secret.Resolve(dest.Credentials)
+	if err != nil {
+		return Result{}, transport.Permanent(fmt.Errorf("credentials: %w", err))
+	}
+	tr, err := transport.Open(ctx, dest.URL, transport.Options{
+		Secret: cred, HostKey: dest.HostKey, KnownHosts: dest.KnownHosts, InsecureIgnoreHostKey: dest.InsecureIgnoreHostKey,
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	defer tr.Close()
+	var lim *rate.Limiter
+	if dest.MaxBytesPerSecond > 0 {
+		burst := int(min(max(dest.MaxBytesPerSecond/4, 4<<10), 1<<20))
+		lim = rate.NewLimiter(rate.Limit(dest.MaxBytesPerSecond), burst)
+	}
+	dir := j.Partner.PackageDir(j.Asset.ID, j.Delivery.ID)
+	m := domain.Manifest{DeliveryID: j.Delivery.ID, AssetID: j.Asset.ID, AssetVersion: j.Delivery.AssetVersion,
+		PartnerID: j.Partner.ID, Action: j.Delivery.Action}
+	for _, f := range plan.Files {
+		sum, err := sendFile(ctx, tr, path.Join(dir, f.Name), f, lim, sent)
+		if err != nil {
+			return Result{}, err
+		}
+		m.Files = append(m.Files, domain.ManifestFile{Name: f.Name, Role: f.Role, Size: f.Size, SHA256: sum})
+	}
+	body, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return Result{}, err
+	}
+	body = append(body, '\n')
+	mf := packaging.File{Name: packaging.ManifestName, Role: "manifest", Size: int64(len(body))}
+	if _, err := putVerified(ctx, tr, path.Join(dir, mf.Name), strings.NewReader(string(body)), mf, lim, sent); err != nil {
+		return Result{}, err
+	}
+	loc := strings.TrimRight(dest.URL, "/") + "/" + dir
+	return Result{Files: len(m.Files) + 1, Bytes: m.TotalBytes() + mf.Size, Location: loc}, nil
+}
+
+// sendFile streams one source file to name and returns its sha256.
+func sendFile(ctx context.Context, tr transport.Transport, name string, f packaging.File, lim *rate.Limiter, sent *atomic.Int64) (string, error) {
+	src, err := os.Open(f.Source)
+	if err != nil {
+		return "", transport.Permanent(fmt.Errorf("source %s: %w", f.Name, err))
+	}
+	defer src.Close()
+	return putVerified(ctx, tr, name, src, f, lim, sent)
+}
+
+// putVerified writes r to a temporary name, checks size and checksum, and
+// renames it into place; a partner never sees a partial file under the
+// final name. It returns the sha256 of what was sent.
+func putVerified(ctx context.Context, tr transport.Transport, name string, r io.Reader, f packaging.File, lim *rate.Limiter, sent *atomic.Int64) (string, error) {
+	h := sha256.New()
+	cr := &countingReader{r: io.TeeReader(r, h), ctx: ctx, lim: lim, sent: sent}
+	target := name
+	rn, canRename := tr.(transport.Renamer)
+	if canRename {
+		target = name + ".partial"
+	}
+	if err := tr.Put(ctx, target, cr, f.Size); err != nil {
+		return "", err
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	if cr.n != f.Size {
+		return "", transport.Permanent(fmt.Errorf("source %s changed: read %d bytes, package planned %d", f.Name, cr.n, f.Size))
+	}
+	if f.SHA256 != "" && sum != f.SHA256 {
+		return "", transport.Permanent(fmt.Errorf("source %s: sha256 %s does not match the catalog's %s", f.Name, sum, f.SHA256))
+	}
+	fi, err := tr.Stat(ctx, target)
+	if err != nil {
+		return "", fmt.Errorf("verify %s: %w", name, err)
+	}
+	if fi.Size != f.Size {
+		return "", fmt.Errorf("verify %s: partner has %d bytes, sent %d", name, fi.Size, f.Size)
+	}
+	if canRename {
+		if err := rn.Rename(ctx, target, name); err != nil {
+			return "", err
+		}
+	}
+	return sum, nil
+}
+
+// countingReader counts bytes, honours the partner's rate limit and stops
+// when the context ends.
+type countingReader struct {
+	r    io.Reader
+	ctx  context.Context
+	lim  *rate.Limiter
+	sent *atomic.Int64
+	n    int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	if c.lim != nil && len(p) > c.lim.Burst() {
+		p = p[:c.lim.Burst()]
+	}
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	c.sent.Add(int64(n))
+	if c.lim != nil && n > 0 {
+		if werr := c.lim.WaitN(c.ctx, n); werr != nil {
+			return n, werr
+		}
+	}
+	return n, err
+}
