@@ -32,9 +32,12 @@ mkdir -p "$DIR" /run/sshd
 chmod 755 "$DIR" # sshd reads authorized_keys as the user
 chmod 755 /run/sshd
 
+# Two host keys, like a stock Debian sshd: the tests pin the ed25519 one, as
+# an operator would after `ssh` showed it, and x/crypto alone prefers ECDSA.
 [[ -f $DIR/host_ed25519 ]] || ssh-keygen -q -t ed25519 -N '' -C syndicate-test-host -f "$DIR/host_ed25519"
+[[ -f $DIR/host_ecdsa ]] || ssh-keygen -q -t ecdsa -N '' -C syndicate-test-host -f "$DIR/host_ecdsa"
 [[ -f $DIR/client_ed25519 ]] || ssh-keygen -q -t ed25519 -N '' -C syndicate-test-client -f "$DIR/client_ed25519"
-chmod 600 "$DIR/host_ed25519" "$DIR/client_ed25519" # root, who runs go test, reads the client key
+chmod 600 "$DIR/host_ed25519" "$DIR/host_ecdsa" "$DIR/client_ed25519" # root, who runs go test, reads the client key
 
 id "$USERNAME" >/dev/null 2>&1 || useradd -m -s /bin/bash "$USERNAME"
 usermod -p '*' "$USERNAME" # a locked ("!") account is refused with UsePAM no
@@ -47,6 +50,7 @@ cat >"$CONF" <<EOF
 Port $PORT
 ListenAddress $ADDR
 HostKey $DIR/host_ed25519
+HostKey $DIR/host_ecdsa
 PidFile $PIDFILE
 AuthorizedKeysFile $DIR/authorized_keys
 AllowUsers $USERNAME

@@ -111,4 +111,3 @@ func (a Asset) ContentHash() string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
-

@@ -137,4 +137,6 @@ func (h levelHandler) WithAttrs(a []slog.Attr) slog.Handler {
 	return levelHandler{h.min, h.Handler.WithAttrs(a)}
 }
 
-func (h levelHandler) WithGroup(n string) slog.Handler { return levelHandler{h.min, h.Handler.WithGroup(n)} }
+func (h levelHandler) WithGroup(n string) slog.Handler {
+	return levelHandler{h.min, h.Handler.WithGroup(n)}
+}

@@ -10,6 +10,7 @@ package sftp
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -69,8 +71,8 @@ func Dial(ctx context.Context, u *url.URL, opts transport.Options) (*Client, err
 	if err != nil {
 		return nil, err
 	}
-	var keyAccepted atomic.Bool // set once the server proved its key; later failures are the login's
-	hostKey, err := hostKeyCallback(opts, &keyAccepted)
+	var keyAccepted atomic.Bool
+	hostKey, known, err := hostKeyCallback(opts, &keyAccepted)
 	if err != nil {
 		return nil, err
 	}
@@ -90,19 +92,12 @@ func Dial(ctx context.Context, u *url.URL, opts transport.Options) (*Client, err
 	stop := context.AfterFunc(ctx, func() { _ = nc.Close() })
 	defer stop()
 
-	cc, chans, reqs, err := ssh.NewClientConn(nc, addr, &ssh.ClientConfig{User: user, Auth: auth, HostKeyCallback: hostKey})
+	cfg := &ssh.ClientConfig{User: user, Auth: auth, HostKeyCallback: hostKey,
+		HostKeyAlgorithms: hostKeyAlgorithms(known, addr, nc.RemoteAddr())}
+	cc, chans, reqs, err := ssh.NewClientConn(nc, addr, cfg)
 	if err != nil {
-		var refused *transport.PermanentError
 		_ = nc.Close()
-		switch {
-		case ctx.Err() != nil:
-			return nil, fmt.Errorf("sftp: dial %s: %w", addr, ctx.Err())
-		case errors.As(err, &refused): // host key refused
-			return nil, refused
-		case keyAccepted.Load() && !isNetwork(err):
-			return nil, transport.Permanent(fmt.Errorf("sftp: login refused for user %q at %s: %w", user, addr, err))
-		}
-		return nil, fmt.Errorf("sftp: dial %s: %w", addr, err)
+		return nil, handshakeError(ctx, err, user, addr, keyAccepted.Load())
 	}
 	conn := ssh.NewClient(cc, chans, reqs)
 	sc, err := sftp.NewClient(conn,
@@ -129,6 +124,22 @@ func Dial(ctx context.Context, u *url.URL, opts transport.Options) (*Client, err
 	return &Client{Root: root, conn: conn, sftp: sc}, nil
 }
 
+// handshakeError classifies a failed SSH handshake. x/crypto has no typed
+// error for a refused login, but one is any failure after the server proved
+// its key that is not the connection breaking.
+func handshakeError(ctx context.Context, err error, user, addr string, keyAccepted bool) error {
+	var refused *transport.PermanentError
+	switch {
+	case ctx.Err() != nil:
+		return fmt.Errorf("sftp: dial %s: %w", addr, ctx.Err())
+	case errors.As(err, &refused): // from hostKeyCallback
+		return refused
+	case keyAccepted && !isNetwork(err):
+		return transport.Permanent(fmt.Errorf("sftp: login refused for user %q at %s: %w", user, addr, err))
+	}
+	return fmt.Errorf("sftp: dial %s: %w", addr, err)
+}
+
 // authMethods turns the secret into public-key auth if it parses as a
 // private key, else into password auth. The secret never enters an error.
 func authMethods(secret []byte) ([]ssh.AuthMethod, error) {
@@ -139,10 +150,13 @@ func authMethods(secret []byte) ([]ssh.AuthMethod, error) {
 	if err == nil {
 		return []ssh.AuthMethod{ssh.PublicKeys(signer)}, nil
 	}
-	if _, ok := err.(*ssh.PassphraseMissingError); ok || bytes.HasPrefix(bytes.TrimSpace(secret), []byte("-----BEGIN")) {
+	var encrypted *ssh.PassphraseMissingError
+	if errors.As(err, &encrypted) || bytes.HasPrefix(bytes.TrimSpace(secret), []byte("-----BEGIN")) {
 		return nil, transport.Permanent(errors.New("sftp: the secret looks like a private key but cannot be used (passphrase-protected or malformed)"))
 	}
 	pw := strings.TrimSuffix(string(secret), "\n")
+	// Servers that check passwords through PAM often offer only
+	// keyboard-interactive; answer its prompts with the password.
 	answer := func(_, _ string, questions []string, _ []bool) ([]string, error) {
 		answers := make([]string, len(questions))
 		for i := range answers {
@@ -155,25 +169,25 @@ func authMethods(secret []byte) ([]ssh.AuthMethod, error) {
 
 // hostKeyCallback checks the server key against a pinned fingerprint, a
 // known_hosts file, or nothing when explicitly asked. With no policy it
-// refuses, naming the key's fingerprint so the operator can pin it.
-func hostKeyCallback(opts transport.Options, accepted *atomic.Bool) (ssh.HostKeyCallback, error) {
+// refuses, naming the key's fingerprint so the operator can pin it. known is
+// the known_hosts check when that is the policy.
+func hostKeyCallback(opts transport.Options, accepted *atomic.Bool) (cb, known ssh.HostKeyCallback, err error) {
 	var check ssh.HostKeyCallback
 	switch {
 	case opts.HostKey != "":
 		want := strings.TrimSpace(opts.HostKey)
 		check = func(host string, _ net.Addr, key ssh.PublicKey) error {
 			if got := ssh.FingerprintSHA256(key); got != want {
-				return fmt.Errorf("sftp: host key mismatch for %s: expected %s, got %s", host, want, got)
+				return fmt.Errorf("sftp: host key mismatch for %s: expected %s, got %s (%s)", host, want, got, key.Type())
 			}
 			return nil
 		}
 	case opts.KnownHosts != "":
-		kh, err := knownhosts.New(opts.KnownHosts)
-		if err != nil {
-			return nil, transport.Permanent(fmt.Errorf("sftp: known_hosts: %w", err))
+		if known, err = knownhosts.New(opts.KnownHosts); err != nil {
+			return nil, nil, transport.Permanent(fmt.Errorf("sftp: known_hosts: %w", err))
 		}
 		check = func(host string, remote net.Addr, key ssh.PublicKey) error {
-			if err := kh(host, remote, key); err != nil {
+			if err := known(host, remote, key); err != nil {
 				return fmt.Errorf("sftp: host key of %s (%s) not accepted by %s: %w", host, ssh.FingerprintSHA256(key), opts.KnownHosts, err)
 			}
 			return nil
@@ -192,7 +206,41 @@ func hostKeyCallback(opts transport.Options, accepted *atomic.Bool) (ssh.HostKey
 		}
 		accepted.Store(true)
 		return nil
-	}, nil
+	}, known, nil
+}
+
+// hostKeyAlgorithms asks for server keys in OpenSSH's order, ed25519 first,
+// so the key checked is the one an operator saw with ssh: x/crypto alone
+// prefers ECDSA, and a pin or known_hosts line for the server's ed25519 key
+// would then "mismatch". As in OpenSSH, types known_hosts holds go first.
+func hostKeyAlgorithms(known ssh.HostKeyCallback, addr string, remote net.Addr) []string {
+	algos := []string{ssh.KeyAlgoED25519, ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521,
+		ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA}
+	if known == nil {
+		return algos
+	}
+	// Checking a key no file holds makes knownhosts list those it has.
+	pub, _, _ := ed25519.GenerateKey(nil)
+	probe, _ := ssh.NewPublicKey(pub)
+	var ke *knownhosts.KeyError
+	if !errors.As(known(addr, remote, probe), &ke) {
+		return algos
+	}
+	var first []string
+	for _, k := range ke.Want {
+		if t := k.Key.Type(); t == ssh.KeyAlgoRSA { // an RSA key signs with any of these
+			first = append(first, ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA)
+		} else {
+			first = append(first, t)
+		}
+	}
+	var out []string
+	for _, a := range append(first, algos...) {
+		if !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // isNetwork reports a failure of the connection itself, worth a retry.
@@ -220,7 +268,8 @@ func (c *Client) watch(ctx context.Context) (stop func() bool) {
 	return context.AfterFunc(ctx, func() { _ = c.conn.Close() })
 }
 
-// fail wraps err, reporting ctx's error instead when ctx ended the call.
+// fail wraps err, and ctx's error too when ctx ended the call (the watcher
+// closed the connection, so err alone would read "connection lost").
 func fail(ctx context.Context, op, name string, err error) error {
 	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
 		return fmt.Errorf("sftp: %s %s: %w (%w)", op, name, cerr, err)

@@ -56,7 +56,10 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-func TestConformanceOpenSSH(t *testing.T) {
+// sshdEnv reads where scripts/sshd.sh's OpenSSH server is, and the client
+// key it made. The full suite (SYNDICATE_FULL=1) fails without it.
+func sshdEnv(t *testing.T) (map[string]string, []byte) {
+	t.Helper()
 	env := map[string]string{}
 	for _, k := range []string{"ADDR", "USER", "KEY", "HOSTKEY", "ROOT"} {
 		env[k] = os.Getenv("SYNDICATE_TEST_SSHD_" + k)
@@ -72,6 +75,11 @@ func TestConformanceOpenSSH(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return env, key
+}
+
+func TestConformanceOpenSSH(t *testing.T) {
+	env, key := sshdEnv(t)
 	run := time.Now().Format("20060102-150405.000000")
 	transporttest.Run(t, func(t *testing.T) transport.Transport {
 		dir := filepath.Join(env["ROOT"], run, strings.ReplaceAll(t.Name(), "/", "-"))
@@ -82,6 +90,36 @@ func TestConformanceOpenSSH(t *testing.T) {
 		}
 		return tr
 	})
+}
+
+// TestKnownHostsOpenSSH checks a known_hosts file holding only the server's
+// ECDSA key, while the transport prefers ed25519 (scripts/sshd.sh gives the
+// server both): the handshake must ask for the type the file knows.
+func TestKnownHostsOpenSSH(t *testing.T) {
+	env, key := sshdEnv(t)
+	var ecdsaKey ssh.PublicKey
+	grab := &ssh.ClientConfig{
+		User:              env["USER"],
+		HostKeyAlgorithms: []string{ssh.KeyAlgoECDSA256},
+		HostKeyCallback: func(_ string, _ net.Addr, k ssh.PublicKey) error {
+			ecdsaKey = k
+			return errors.New("got it")
+		},
+	}
+	if _, err := ssh.Dial("tcp", env["ADDR"], grab); ecdsaKey == nil {
+		t.Fatalf("server offers no ECDSA host key: %v", err)
+	}
+	kh := filepath.Join(t.TempDir(), "known_hosts")
+	line := knownhosts.Line([]string{knownhosts.Normalize(env["ADDR"])}, ecdsaKey)
+	if err := os.WriteFile(kh, []byte(line+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	u := url.URL{Scheme: "sftp", User: url.User(env["USER"]), Host: env["ADDR"], Path: env["ROOT"]}
+	tr, err := dial(u.String(), transport.Options{Secret: key, KnownHosts: kh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.Close()
 }
 
 func TestLoginRefused(t *testing.T) {
@@ -234,6 +272,9 @@ func TestJail(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(root, "escape.txt")); err != nil || !bytes.Equal(b, []byte("inside")) {
 		t.Fatalf("escape.txt inside root = %q, %v", b, err)
 	}
+	if entries, err := c.ReadDir("/"); err != nil || len(entries) != 1 || entries[0].Name() != "escape.txt" {
+		t.Fatalf("ReadDir / = %v, %v; want escape.txt", entries, err)
+	}
 	for _, dir := range []string{filepath.Dir(root), filepath.Dir(filepath.Dir(root))} {
 		if _, err := os.Stat(filepath.Join(dir, "escape.txt")); !errors.Is(err, os.ErrNotExist) {
 			t.Fatalf("escape.txt outside root in %s: %v", dir, err)
@@ -250,5 +291,27 @@ func TestJail(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(outside, "leak.txt")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("leak.txt outside root: %v", err)
+	}
+}
+
+func TestServerCloseDropsClients(t *testing.T) {
+	srv, key, _ := server(t)
+	tr, err := dial("sftp://"+user+"@"+srv.Addr()+"/", transport.Options{Secret: key, HostKey: srv.HostKeyFingerprint()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	done := make(chan error, 1)
+	go func() { done <- srv.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not return with a client connected")
+	}
+	if _, err := tr.Stat(context.Background(), "a.txt"); err == nil || transport.IsPermanent(err) {
+		t.Fatalf("Stat after server Close: err = %v, want a retryable error", err)
 	}
 }

@@ -168,4 +168,3 @@ func randomBytes(t *testing.T, n int) []byte {
 	_, _ = rand.Read(b)
 	return b
 }
-

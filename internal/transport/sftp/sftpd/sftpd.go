@@ -204,6 +204,8 @@ func (s *Server) session(ch ssh.Channel, reqs <-chan *ssh.Request) {
 			continue
 		}
 		s.wg.Go(func() { ssh.DiscardRequests(reqs) })
+		// Reads stay capped at pkg/sftp's default 32 KiB, as on many servers,
+		// so the tests cover clients that must cope with short reads.
 		h := jail{s.root}
 		rs := sftp.NewRequestServer(ch, sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h})
 		_ = rs.Serve()

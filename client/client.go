@@ -1,0 +1,122 @@
+// Package client is a Go client for Syndicate's HTTP API, used by the CLI
+// and the demo. Errors from the server come back as *Error with the
+// server's code and message.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/syndicate-media/syndicate/internal/api"
+	"github.com/syndicate-media/syndicate/internal/domain"
+	"github.com/syndicate-media/syndicate/internal/intake"
+)
+
+// Client talks to one Syndicate server.
+type Client struct {
+	BaseURL string
+	Token   string
+	HTTP    *http.Client
+}
+
+// New returns a client for baseURL with a bearer token.
+func New(baseURL, token string) *Client {
+	return &Client{BaseURL: baseURL, Token: token, HTTP: &http.Client{Timeout: 60 * time.Second}}
+}
+
+// Error is an error answer from the server.
+type Error struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%s (HTTP %d): %s", e.Code, e.Status, e.Message) }
+
+// Do sends a request with body (nil, []byte sent as is, or JSON-encoded)
+// and decodes the JSON answer into out.
+func (c *Client) Do(ctx context.Context, method, path, contentType string, body any, out any) error {
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			return err
+		}
+		rd, contentType = bytes.NewReader(j), "application/json"
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, rd)
+	if err != nil {
+		return err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 400 {
+		var e api.Error
+		if json.Unmarshal(data, &e) != nil || e.Code == "" {
+			e = api.Error{Code: "http_error", Message: string(data)}
+		}
+		return &Error{Status: resp.StatusCode, Code: e.Code, Message: e.Message}
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(data, out)
+}
+
+// Notify sends a notification.
+func (c *Client) Notify(ctx context.Context, req intake.Request) (intake.Response, error) {
+	var resp intake.Response
+	err := c.Do(ctx, "POST", "/v1/notifications", "", req, &resp)
+	return resp, err
+}
+
+// PutAsset stores an asset in the built-in catalog.
+func (c *Client) PutAsset(ctx context.Context, a domain.Asset) (api.AssetResponse, error) {
+	var resp api.AssetResponse
+	err := c.Do(ctx, "PUT", "/v1/assets/"+url.PathEscape(a.ID), "", a, &resp)
+	return resp, err
+}
+
+// PutPartner stores a partner profile given as JSON or YAML bytes.
+func (c *Client) PutPartner(ctx context.Context, id string, doc []byte, contentType string) (api.PartnerResponse, error) {
+	var resp api.PartnerResponse
+	err := c.Do(ctx, "PUT", "/v1/partners/"+url.PathEscape(id), contentType, doc, &resp)
+	return resp, err
+}
+
+// Delivery returns one delivery.
+func (c *Client) Delivery(ctx context.Context, id string) (domain.Delivery, error) {
+	var d domain.Delivery
+	err := c.Do(ctx, "GET", "/v1/deliveries/"+url.PathEscape(id), "", nil, &d)
+	return d, err
+}
+
+// Deliveries lists deliveries; query may hold partner, asset, status, limit.
+func (c *Client) Deliveries(ctx context.Context, query url.Values) ([]domain.Delivery, error) {
+	var resp struct {
+		Deliveries []domain.Delivery `json:"deliveries"`
+	}
+	err := c.Do(ctx, "GET", "/v1/deliveries?"+query.Encode(), "", nil, &resp)
+	return resp.Deliveries, err
+}

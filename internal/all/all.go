@@ -1,0 +1,10 @@
+// Package all links in every transport and metadata format; importing it
+// for side effects is how the binary (and tests that need them) get the
+// full registry.
+package all
+
+import (
+	_ "github.com/syndicate-media/syndicate/internal/format/json"     // metadata.json
+	_ "github.com/syndicate-media/syndicate/internal/transport/local" // file://
+	_ "github.com/syndicate-media/syndicate/internal/transport/sftp"  // sftp://
+)

@@ -1,0 +1,121 @@
+// Package api is Syndicate's HTTP API on the standard library's ServeMux.
+// Every route but the health checks needs a bearer token; every error is
+// JSON {code, message}; request bodies are size-limited and decoded
+// strictly (unknown fields are refused), so bad input writes nothing.
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/syndicate-media/syndicate/internal/intake"
+	"github.com/syndicate-media/syndicate/internal/store"
+)
+
+// MaxBody is the largest request body accepted, in bytes.
+const MaxBody = 1 << 20
+
+// Server serves the API.
+type Server struct {
+	Store  *store.Store
+	Intake *intake.Service
+	Log    *slog.Logger
+	// Ready reports whether the engine runs; /readyz answers 503 until then.
+	Ready func() bool
+}
+
+// Handler returns the routed, authenticated handler.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
+	mux.HandleFunc("GET /readyz", s.readyz)
+	auth := func(h http.HandlerFunc) http.Handler { return s.authenticate(h) }
+	mux.Handle("POST /v1/notifications", auth(s.postNotification))
+	mux.Handle("GET /v1/deliveries", auth(s.listDeliveries))
+	mux.Handle("GET /v1/deliveries/{id}", auth(s.getDelivery))
+	mux.Handle("PUT /v1/assets/{id}", auth(s.putAsset))
+	mux.Handle("GET /v1/assets/{id}", auth(s.getAsset))
+	mux.Handle("PUT /v1/partners/{id}", auth(s.putPartner))
+	mux.Handle("GET /v1/partners/{id}", auth(s.getPartner))
+	mux.Handle("GET /v1/partners", auth(s.listPartners))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "no route for "+r.Method+" "+r.URL.Path)
+	})
+	return mux
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if err := s.Store.DB.PingContext(r.Context()); err != nil {
+		writeError(w, http.StatusServiceUnavailable, "database_unavailable", "database: "+err.Error())
+		return
+	}
+	if s.Ready != nil && !s.Ready() {
+		writeError(w, http.StatusServiceUnavailable, "engine_not_ready", "the workflow engine is not running")
+		return
+	}
+	writeJSON(w, 200, map[string]string{"status": "ready"})
+}
+
+// HashToken is how tokens are stored: sha256, hex. Tokens are 256-bit
+// random values, so a fast hash is enough.
+func HashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header.Get("Authorization")
+		token, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok || token == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="syndicate"`)
+			writeError(w, http.StatusUnauthorized, "unauthorized", "missing bearer token (Authorization: Bearer TOKEN)")
+			return
+		}
+		found, err := s.Store.TokenExists(r.Context(), HashToken(token))
+		if err != nil {
+			s.internal(w, r, err)
+			return
+		}
+		// Looked up by hash: timing reveals nothing about the token.
+		if !found {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="syndicate", error="invalid_token"`)
+			writeError(w, http.StatusUnauthorized, "unauthorized", "invalid token")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Error is the JSON body of every error response.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, Error{Code: code, Message: msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// internal logs the detail and tells the client only that it failed.
+func (s *Server) internal(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, context.Canceled) {
+		return
+	}
+	s.Log.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+	writeError(w, http.StatusInternalServerError, "internal", "internal error; see the server log")
+}

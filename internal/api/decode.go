@@ -1,0 +1,85 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// decode reads a JSON (or, where yamlOK, YAML) body into v, refusing
+// unknown fields, trailing data and bodies over MaxBody. It writes the 4xx
+// itself and returns false when the body is bad.
+func decode(w http.ResponseWriter, r *http.Request, v any, yamlOK bool) bool {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("request body is over %d bytes", MaxBody))
+		return false
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_body", "reading body: "+err.Error())
+		return false
+	}
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch mt {
+	case "application/yaml", "application/x-yaml", "text/yaml":
+		if !yamlOK {
+			writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "this endpoint takes application/json")
+			return false
+		}
+		if body, err = yamlToJSON(body); err != nil {
+			writeError(w, http.StatusBadRequest, "malformed_yaml", err.Error())
+			return false
+		}
+	case "", "application/json":
+	default:
+		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json"+map[bool]string{true: " or application/yaml"}[yamlOK])
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, "malformed_json", jsonError(err))
+		return false
+	}
+	if dec.More() {
+		writeError(w, http.StatusBadRequest, "malformed_json", "unexpected data after the JSON document")
+		return false
+	}
+	return true
+}
+
+// jsonError words a decode error for a human: where, and what was expected.
+func jsonError(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Sprintf("invalid JSON at byte %d: %v", syn.Offset, err)
+	case errors.As(err, &typ):
+		return fmt.Sprintf("field %q: expected %s, got %s", typ.Field, typ.Type, typ.Value)
+	case errors.Is(err, io.EOF):
+		return "empty body: expected a JSON document"
+	}
+	return err.Error()
+}
+
+// yamlToJSON converts one YAML document to JSON so that both go through the
+// same strict decoder.
+func yamlToJSON(b []byte) ([]byte, error) {
+	var v any
+	if err := yaml.Unmarshal(b, &v); err != nil {
+		return nil, fmt.Errorf("invalid YAML: %w", err)
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("YAML does not map to JSON: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,45 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/syndicate-media/syndicate/internal/server"
+)
+
+func runServe(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "serve", "serve [flags]")
+	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
+	dataDir := fs.String("data-dir", "./syndicate-data", "directory for the SQLite database and work files")
+	database := fs.String("database", env.Getenv("SYNDICATE_DATABASE_URL"), "postgres://... to use PostgreSQL instead of SQLite (env SYNDICATE_DATABASE_URL)")
+	token := fs.String("token", env.Getenv("SYNDICATE_TOKEN"), "accept this API token (env SYNDICATE_TOKEN); if no token exists one is generated and printed once")
+	executor := fs.String("executor-id", envOr(env, "SYNDICATE_EXECUTOR_ID", "local"), "stable name of this process; a restart with the same name resumes its unfinished deliveries")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(env.Stderr, nil))
+	srv, err := server.Start(ctx, server.Config{DataDir: *dataDir, DatabaseURL: *database, Addr: *addr,
+		Token: *token, ExecutorID: *executor, Logger: log})
+	if err != nil {
+		return err
+	}
+	log.Info("syndicate serving", "url", srv.URL, "database", string(srv.Store.Dialect), "executor_id", *executor)
+	if srv.NewToken != "" {
+		fmt.Fprintf(env.Stdout, "Generated the first API token (shown once, stored hashed):\n  export SYNDICATE_TOKEN=%s\n", srv.NewToken)
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-waitErr(srv):
+		return err
+	}
+	log.Info("shutting down; unfinished deliveries resume at the next start")
+	return srv.Close(10 * time.Second)
+}
+
+func waitErr(srv *server.Server) <-chan error {
+	ch := make(chan error, 1)
+	go func() { ch <- srv.Wait() }()
+	return ch
+}

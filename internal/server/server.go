@@ -1,0 +1,115 @@
+// Package server assembles a running Syndicate: store, workflow engine,
+// intake and HTTP API, with the API token bootstrapped on first start.
+// `syndicate serve` and `syndicate demo` both start one.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/syndicate-media/syndicate/internal/api"
+	"github.com/syndicate-media/syndicate/internal/catalog"
+	"github.com/syndicate-media/syndicate/internal/intake"
+	"github.com/syndicate-media/syndicate/internal/store"
+	"github.com/syndicate-media/syndicate/internal/workflow"
+)
+
+// Config says where the server keeps state and listens.
+type Config struct {
+	DataDir     string
+	DatabaseURL string
+	// Addr is host:port to listen on; port 0 picks a free one.
+	Addr string
+	// Token, if set, is accepted as an API token (stored hashed).
+	Token      string
+	ExecutorID string
+	Logger     *slog.Logger
+}
+
+// Server is a started Syndicate.
+type Server struct {
+	Store  *store.Store
+	Engine *workflow.Engine
+	// URL is the API's base URL, e.g. http://127.0.0.1:8080.
+	URL string
+	// NewToken is set when this start generated the first API token; it is
+	// shown once and only its hash is kept.
+	NewToken string
+	http     *http.Server
+	done     chan error
+}
+
+// Start opens the store, launches the engine (recovering unfinished
+// deliveries), and serves the API.
+func Start(ctx context.Context, cfg Config) (*Server, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	st, err := store.Open(ctx, store.Config{DataDir: cfg.DataDir, DatabaseURL: cfg.DatabaseURL})
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{Store: st, done: make(chan error, 1)}
+	if err := s.bootstrapToken(ctx, cfg.Token); err != nil {
+		st.Close()
+		return nil, err
+	}
+	s.Engine, err = workflow.New(ctx, st, workflow.Config{
+		WorkDir: filepath.Join(cfg.DataDir, "work"), ExecutorID: cfg.ExecutorID, Logger: log,
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		_ = s.Engine.Shutdown(time.Second)
+		st.Close()
+		return nil, fmt.Errorf("listen %s: %w", cfg.Addr, err)
+	}
+	s.URL = "http://" + ln.Addr().String()
+	in := &intake.Service{Store: st, Catalog: catalog.Builtin{Store: st}, Engine: s.Engine}
+	h := (&api.Server{Store: st, Intake: in, Log: log}).Handler()
+	s.http = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
+	go func() { s.done <- s.http.Serve(ln) }()
+	return s, nil
+}
+
+func (s *Server) bootstrapToken(ctx context.Context, token string) error {
+	if token != "" {
+		if len(token) < 16 {
+			return errors.New("api token: at least 16 characters")
+		}
+		return s.Store.AddToken(ctx, api.HashToken(token), "configured")
+	}
+	n, err := s.Store.CountTokens(ctx)
+	if err != nil || n > 0 {
+		return err
+	}
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	s.NewToken = "syn_" + hex.EncodeToString(b)
+	return s.Store.AddToken(ctx, api.HashToken(s.NewToken), "generated")
+}
+
+// Wait blocks until the HTTP server stops.
+func (s *Server) Wait() error { return <-s.done }
+
+// Close stops the API, lets running steps finish for up to timeout (the
+// rest resume at the next start) and closes the database.
+func (s *Server) Close(timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	err := s.http.Shutdown(ctx)
+	err = errors.Join(err, s.Engine.Shutdown(timeout))
+	return errors.Join(err, s.Store.Close())
+}
