@@ -134,7 +134,7 @@ func TestLoginRefused(t *testing.T) {
 			if !transport.IsPermanent(err) || !strings.Contains(err.Error(), "login refused") {
 				t.Fatalf("err = %v, want a permanent login refusal", err)
 			}
-			if strings.Contains(err.Error(), string(secret)) {
+			if strings.Contains(err.Error(), strings.TrimSpace(string(secret))) {
 				t.Fatal("error contains the secret")
 			}
 		})

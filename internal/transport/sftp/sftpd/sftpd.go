@@ -69,7 +69,7 @@ func Start(cfg Config) (*Server, error) {
 	hostKey := cfg.HostKey
 	if hostKey == nil {
 		var err error
-		if hostKey, _, err = GenerateClientKey(); err != nil {
+		if hostKey, _, err = GenerateClientKey(); err != nil { // any ed25519 key will do
 			return nil, err
 		}
 	}
