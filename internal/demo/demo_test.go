@@ -1,0 +1,31 @@
+package demo_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	_ "github.com/syndicate-media/syndicate/internal/all"
+	"github.com/syndicate-media/syndicate/internal/demo"
+)
+
+// TestDemo runs the demo as a user would (smaller files) and checks that it
+// reports success only with every package at both partners.
+func TestDemo(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	if err := demo.Run(context.Background(), demo.Options{Dir: dir, Assets: 2, MediaBytes: 1 << 20, Out: &out}); err != nil {
+		t.Fatalf("demo: %v\n%s", err, out.String())
+	}
+	if n := strings.Count(out.String(), "sha256 ok"); n != 4 {
+		t.Fatalf("want 4 verified deliveries, got %d:\n%s", n, out.String())
+	}
+	for _, p := range []string{"streamco-sftp/incoming/ep-101/manifest.json", "archive-local/ep-102/main.mp4", "archive-local/ep-102/images/poster.png"} {
+		if _, err := os.Stat(filepath.Join(dir, "partners", p)); err != nil {
+			t.Errorf("missing at partner: %v", err)
+		}
+	}
+}
