@@ -20,6 +20,7 @@ import (
 
 	"github.com/syndicate-media/syndicate/client"
 	"github.com/syndicate-media/syndicate/internal/domain"
+	"github.com/syndicate-media/syndicate/internal/store"
 	"github.com/syndicate-media/syndicate/internal/store/storetest"
 )
 
@@ -97,84 +98,92 @@ func serve(t *testing.T, dataDir, database string) proc {
 // exactly the manifest's files with matching sha256 and nothing else.
 func TestSIGKILLMidDelivery(t *testing.T) {
 	for name, cfg := range storetest.Dialects(t) {
-		t.Run(name, func(t *testing.T) {
-			work := t.TempDir()
-			dest := filepath.Join(work, "partner")
-			media := filepath.Join(work, "main.mxf")
-			data := make([]byte, 6<<20)
-			rand.Read(data)
-			os.WriteFile(media, data, 0o644)
-			profile := filepath.Join(work, "partner.yaml")
-			os.WriteFile(profile, []byte(fmt.Sprintf(`id: slowtv
+		t.Run(name, func(t *testing.T) { interruptAndRestart(t, cfg, syscall.SIGKILL) })
+	}
+}
+
+// TestSIGTERMMidDelivery is the graceful stop: the delivery must not be
+// marked failed or cancelled, and must finish after the restart.
+func TestSIGTERMMidDelivery(t *testing.T) {
+	interruptAndRestart(t, storetest.SQLite(t), syscall.SIGTERM)
+}
+
+func interruptAndRestart(t *testing.T, cfg store.Config, sig syscall.Signal) {
+	work := t.TempDir()
+	dest := filepath.Join(work, "partner")
+	media := filepath.Join(work, "main.mxf")
+	data := make([]byte, 6<<20)
+	rand.Read(data)
+	os.WriteFile(media, data, 0o644)
+	profile := filepath.Join(work, "partner.yaml")
+	os.WriteFile(profile, []byte(fmt.Sprintf(`id: slowtv
 name: Slow TV
 format: json
 destination:
   url: file://%s
   max_bytes_per_second: 1048576
 `, dest)), 0o644)
-			catalog := filepath.Join(work, "catalog.json")
-			os.WriteFile(catalog, []byte(fmt.Sprintf(`[{"id":"ep-1","type":"episode","title":"Pilot","media":[{"role":"main","uri":"file://%s"}]}]`, media)), 0o644)
+	catalog := filepath.Join(work, "catalog.json")
+	os.WriteFile(catalog, []byte(fmt.Sprintf(`[{"id":"ep-1","type":"episode","title":"Pilot","media":[{"role":"main","uri":"file://%s"}]}]`, media)), 0o644)
 
-			p := serve(t, cfg.DataDir, cfg.DatabaseURL)
-			cli(t, p.url, "partners", "apply", "-f", profile)
-			cli(t, p.url, "assets", "import", catalog)
-			out := cli(t, p.url, "notify", "--key", "crash-1", "--partners", "slowtv", "ep-1")
-			fields := strings.Fields(strings.Split(out, "\n")[1])
-			if len(fields) < 3 || fields[1] != "create" {
-				t.Fatalf("notify output: %q", out)
-			}
-			id := fields[2]
-			c := client.New(p.url, token)
-			ctx := context.Background()
-			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-				d, err := c.Delivery(ctx, id)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if d.Status == domain.StatusTransferring && d.Bytes > 1<<20 {
-					break
-				}
-				if d.Status.Terminal() || time.Now().After(deadline) {
-					t.Fatalf("never caught the delivery mid-transfer: %+v", d)
-				}
-			}
-			if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-				t.Fatal(err)
-			}
-			p.cmd.Wait()
-			if _, err := os.Stat(filepath.Join(dest, "ep-1", "manifest.json")); err == nil {
-				t.Fatal("manifest present before the restart: the kill came too late to test anything")
-			}
-
-			p2 := serve(t, cfg.DataDir, cfg.DatabaseURL)
-			c2 := client.New(p2.url, token)
-			var d domain.Delivery
-			for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-				var err error
-				if d, err = c2.Delivery(ctx, id); err != nil {
-					t.Fatal(err)
-				}
-				if d.Status.Terminal() {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("not finished after restart: %+v\n%s", d, p2.log.String())
-				}
-			}
-			if d.Status != domain.StatusDelivered || d.Attempts != 2 {
-				t.Fatalf("after restart: %+v (want delivered on the 2nd attempt)", d)
-			}
-			list, err := c2.Deliveries(ctx, nil)
-			if err != nil || len(list) != 1 {
-				t.Fatalf("deliveries = %d, %v; want exactly 1", len(list), err)
-			}
-			// The notification replayed after the crash names the same delivery.
-			if out := cli(t, p2.url, "notify", "--key", "crash-1", "--partners", "slowtv", "ep-1"); !strings.Contains(out, id) {
-				t.Fatalf("replay after restart: %q", out)
-			}
-			checkExactly(t, filepath.Join(dest, "ep-1"), id)
-		})
+	p := serve(t, cfg.DataDir, cfg.DatabaseURL)
+	cli(t, p.url, "partners", "apply", "-f", profile)
+	cli(t, p.url, "assets", "import", catalog)
+	out := cli(t, p.url, "notify", "--key", "crash-1", "--partners", "slowtv", "ep-1")
+	fields := strings.Fields(strings.Split(out, "\n")[1])
+	if len(fields) < 3 || fields[1] != "create" {
+		t.Fatalf("notify output: %q", out)
 	}
+	id := fields[2]
+	c := client.New(p.url, token)
+	ctx := context.Background()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		d, err := c.Delivery(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Status == domain.StatusTransferring && d.Bytes > 1<<20 {
+			break
+		}
+		if d.Status.Terminal() || time.Now().After(deadline) {
+			t.Fatalf("never caught the delivery mid-transfer: %+v", d)
+		}
+	}
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Wait()
+	if _, err := os.Stat(filepath.Join(dest, "ep-1", "manifest.json")); err == nil {
+		t.Fatal("manifest present before the restart: the kill came too late to test anything")
+	}
+
+	p2 := serve(t, cfg.DataDir, cfg.DatabaseURL)
+	c2 := client.New(p2.url, token)
+	var d domain.Delivery
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		var err error
+		if d, err = c2.Delivery(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if d.Status.Terminal() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not finished after restart: %+v\n%s", d, p2.log.String())
+		}
+	}
+	if d.Status != domain.StatusDelivered || d.Attempts != 2 {
+		t.Fatalf("after restart: %+v (want delivered on the 2nd attempt)", d)
+	}
+	list, err := c2.Deliveries(ctx, nil)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("deliveries = %d, %v; want exactly 1", len(list), err)
+	}
+	// The notification replayed after the crash names the same delivery.
+	if out := cli(t, p2.url, "notify", "--key", "crash-1", "--partners", "slowtv", "ep-1"); !strings.Contains(out, id) {
+		t.Fatalf("replay after restart: %q", out)
+	}
+	checkExactly(t, filepath.Join(dest, "ep-1"), id)
 }
 
 // checkExactly verifies the package folder holds exactly the manifest's

@@ -196,3 +196,19 @@ func ValidateName(name string) error {
 	}
 	return nil
 }
+
+// ContextReader returns a reader that fails with ctx's error once ctx
+// ends, so a copy loop over a protocol without context support stops.
+func ContextReader(ctx context.Context, r io.Reader) io.Reader { return ctxReader{ctx, r} }
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

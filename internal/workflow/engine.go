@@ -78,7 +78,10 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Engine, error) {
 	} else {
 		dcfg.SQLiteSystemDB = st.DB
 	}
-	dctx, err := dbos.NewContext(ctx, dcfg)
+	// The engine outlives ctx: cancelling its root context would durably
+	// cancel every running workflow. Shutdown stops it and leaves them
+	// pending, to resume at the next start.
+	dctx, err := dbos.NewContext(context.WithoutCancel(ctx), dcfg)
 	if err != nil {
 		return nil, fmt.Errorf("workflow: engine: %w", err)
 	}

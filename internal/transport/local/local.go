@@ -66,7 +66,7 @@ func (c *Client) Put(ctx context.Context, name string, r io.Reader, _ int64) err
 	if err != nil {
 		return fmt.Errorf("local: create %s: %w", name, err)
 	}
-	if _, err := io.Copy(f, ctxReader{ctx, r}); err != nil {
+	if _, err := io.Copy(f, transport.ContextReader(ctx, r)); err != nil {
 		f.Close()
 		return fmt.Errorf("local: write %s: %w", name, err)
 	}
@@ -142,19 +142,6 @@ func (c *Client) Open(_ context.Context, name string) (io.ReadCloser, error) {
 
 // Close does nothing: a directory holds no connection.
 func (c *Client) Close() error { return nil }
-
-// ctxReader stops a copy when the context ends.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
-}
 
 var (
 	_ transport.Transport = (*Client)(nil)

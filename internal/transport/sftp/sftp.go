@@ -298,7 +298,7 @@ func (c *Client) Put(ctx context.Context, name string, r io.Reader, _ int64) err
 		return fail(ctx, "create", name, err)
 	}
 	// ReadFrom on a reader of unknown size sends one request at a time.
-	if _, err := f.ReadFromWithConcurrency(ctxReader{ctx, r}, maxConcurrency); err != nil {
+	if _, err := f.ReadFromWithConcurrency(transport.ContextReader(ctx, r), maxConcurrency); err != nil {
 		_ = f.Close()
 		return fail(ctx, "write", name, err)
 	}
@@ -392,19 +392,6 @@ func (c *Client) Close() error {
 		err = cerr
 	}
 	return err
-}
-
-// ctxReader stops a copy when the context ends.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 var (
