@@ -81,7 +81,7 @@ func (p Partner) Validate() error {
 	}
 	d := p.Destination
 	if u, err := url.Parse(d.URL); err != nil || u.Scheme == "" {
-		errs = append(errs, fmt.Errorf("destination.url: %q is not an absolute URL", d.URL))
+		errs = append(errs, errors.New("destination.url: not a valid absolute URL (scheme://[user@]host/path)"))
 	} else if _, has := u.User.Password(); has {
 		errs = append(errs, errors.New("destination.url: must not contain a password; use destination.credentials: env:NAME or file:PATH"))
 	}

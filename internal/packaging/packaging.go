@@ -84,17 +84,33 @@ func Build(workDir string, a domain.Asset, p domain.Partner) (Plan, error) {
 		return Plan{}, fmt.Errorf("packaging: write metadata: %w", err)
 	}
 	plan.Files = append(plan.Files, File{Name: name, Role: "metadata", Size: int64(len(doc)), Source: src})
-	seen := map[string]bool{ManifestName: true}
-	for _, f := range plan.Files {
-		if err := transport.ValidateName(f.Name); err != nil {
-			return Plan{}, fmt.Errorf("%w: %w", ErrInvalidPackage, err)
-		}
-		if seen[f.Name] {
-			return Plan{}, fmt.Errorf("%w: two files named %q", ErrInvalidPackage, f.Name)
-		}
-		seen[f.Name] = true
+	if err := checkNames(plan.Files); err != nil {
+		return Plan{}, err
 	}
 	return plan, nil
+}
+
+// checkNames refuses invalid names, two files with one name, and a name
+// that is also another file's folder.
+func checkNames(files []File) error {
+	seen := map[string]bool{ManifestName: true}
+	dirs := map[string]bool{}
+	for _, f := range files {
+		if err := transport.ValidateName(f.Name); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidPackage, err)
+		}
+		if seen[f.Name] || dirs[f.Name] {
+			return fmt.Errorf("%w: two files named %q", ErrInvalidPackage, f.Name)
+		}
+		seen[f.Name] = true
+		for d := path.Dir(f.Name); d != "."; d = path.Dir(d) {
+			if seen[d] {
+				return fmt.Errorf("%w: %q is both a file and the folder of %q", ErrInvalidPackage, d, f.Name)
+			}
+			dirs[d] = true
+		}
+	}
+	return nil
 }
 
 // sourceFile resolves a catalog URI to a local file and names it

@@ -19,6 +19,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Transport writes files below one destination root. Names are slash
@@ -145,6 +147,10 @@ func Open(ctx context.Context, rawURL string, opts Options) (Transport, error) {
 func ParseURL(rawURL string) (*url.URL, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
+		// url.Error quotes the whole URL, password included.
+		if ue, ok := errors.AsType[*url.Error](err); ok {
+			err = ue.Err
+		}
 		return nil, fmt.Errorf("destination url: %w", err)
 	}
 	mu.RLock()
@@ -178,8 +184,11 @@ func ValidateName(name string) error {
 	if strings.HasPrefix(name, "/") {
 		return fmt.Errorf("file name %q: must be relative", name)
 	}
+	if !utf8.ValidString(name) {
+		return fmt.Errorf("file name %q: not valid UTF-8", name)
+	}
 	for _, r := range name {
-		if r < 0x20 || r == 0x7f || r == '\\' {
+		if unicode.IsControl(r) || r == '\\' {
 			return fmt.Errorf("file name %q: control character or backslash", name)
 		}
 	}

@@ -102,6 +102,11 @@ func rootCause(err error) error {
 		}
 		err = inner
 	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		if errs := j.Unwrap(); len(errs) > 0 {
+			err = errs[len(errs)-1] // DBOS joins every attempt's error; the last is the reason
+		}
+	}
 	return err
 }
 

@@ -217,7 +217,7 @@ func TestFailureRecordsReason(t *testing.T) {
 		}
 		switch dec.PartnerID {
 		case "broken": // retryable: all 3 attempts used
-			if d.Attempts != 3 || !strings.Contains(d.LastError, "not a directory") {
+			if d.Attempts != 3 || strings.Count(d.LastError, "not a directory") != 1 {
 				t.Errorf("broken: attempts %d, error %q", d.Attempts, d.LastError)
 			}
 		case "nocreds": // permanent: one attempt
