@@ -81,6 +81,12 @@ type Delivery struct {
 	Bytes        int64      `json:"bytes"`
 	Location     string     `json:"location,omitempty"`
 	LastError    string     `json:"last_error,omitempty"`
+	Ack          Ack        `json:"ack,omitempty"`
+	AckReason    string     `json:"ack_reason,omitempty"`
+	AckAt        *time.Time `json:"ack_at,omitempty"`
+	PartnerRef   string     `json:"partner_ref,omitempty"`
+	// RedeliveryOf names the rejected delivery this one sends again.
+	RedeliveryOf string     `json:"redelivery_of,omitempty"`
 	CreatedAt    time.Time  `json:"created_at"`
 	UpdatedAt    time.Time  `json:"updated_at"`
 	StartedAt    *time.Time `json:"started_at,omitempty"`

@@ -156,3 +156,29 @@ func TestPackageDir(t *testing.T) {
 		t.Fatalf("PackageDir = %q", got)
 	}
 }
+
+func TestAck(t *testing.T) {
+	now := time.Now()
+	allowed := map[[2]Ack]bool{
+		{AckNone, AckReceived}: true, {AckNone, AckProcessed}: true, {AckNone, AckRejected}: true, {AckNone, AckUnacknowledged}: true,
+		{AckUnacknowledged, AckReceived}: true, {AckUnacknowledged, AckProcessed}: true, {AckUnacknowledged, AckRejected}: true,
+		{AckReceived, AckProcessed}: true, {AckReceived, AckRejected}: true,
+	}
+	all := []Ack{AckNone, AckReceived, AckProcessed, AckRejected, AckUnacknowledged}
+	for _, from := range all {
+		for _, to := range all {
+			d := Delivery{Status: StatusDelivered, Ack: from}
+			err := d.SetAck(to, "r", now)
+			if want := allowed[[2]Ack{from, to}]; want != (err == nil) {
+				t.Errorf("%q -> %q: err = %v, want allowed=%v", from, to, err, want)
+			}
+			if err != nil && d.Ack != from {
+				t.Errorf("%q -> %q refused but changed the delivery", from, to)
+			}
+		}
+	}
+	d := Delivery{Status: StatusTransferring}
+	if err := d.SetAck(AckReceived, "", now); err == nil || !strings.Contains(err.Error(), "only once it is delivered") {
+		t.Errorf("ack before delivered: %v", err)
+	}
+}

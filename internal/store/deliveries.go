@@ -11,19 +11,20 @@ import (
 )
 
 const deliveryColumns = `id, asset_id, asset_version, partner_id, action, status, attempts, files, bytes,
-	location, last_error, created_at, updated_at, started_at, finished_at`
+	location, last_error, created_at, updated_at, started_at, finished_at, ack, ack_reason, ack_at, partner_ref, redelivery_of`
 
-// InsertDelivery records a new delivery inside tx, the same transaction
-// that enqueues its workflow.
+// InsertDelivery records a new delivery, and its first event, inside tx:
+// the same transaction that enqueues its workflow.
 func (s *Store) InsertDelivery(ctx context.Context, tx *sql.Tx, d domain.Delivery) error {
 	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO syn_deliveries (`+deliveryColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		d.ID, d.AssetID, d.AssetVersion, d.PartnerID, string(d.Action), string(d.Status), d.Attempts, d.Files, d.Bytes,
-		d.Location, d.LastError, formatTime(d.CreatedAt), formatTime(d.UpdatedAt), nullTime(d.StartedAt), nullTime(d.FinishedAt))
+		d.Location, d.LastError, formatTime(d.CreatedAt), formatTime(d.UpdatedAt), nullTime(d.StartedAt), nullTime(d.FinishedAt),
+		string(d.Ack), d.AckReason, nullTime(d.AckAt), d.PartnerRef, d.RedeliveryOf)
 	if err != nil {
 		return fmt.Errorf("store: insert delivery %s: %w", d.ID, err)
 	}
-	return nil
+	return s.insertEvent(ctx, tx, EventType(string(d.Status)), d)
 }
 
 // GetDelivery returns one delivery.
@@ -105,15 +106,31 @@ func (s *Store) UpdateDelivery(ctx context.Context, id string, fn func(d *domain
 		if err != nil {
 			return err
 		}
+		before := d
 		if err := fn(&d); err != nil {
 			return err
 		}
 		d.UpdatedAt = s.Now()
 		_, err = tx.ExecContext(ctx, s.q(`UPDATE syn_deliveries SET status = ?, attempts = ?, files = ?, bytes = ?, location = ?,
-			last_error = ?, updated_at = ?, started_at = ?, finished_at = ? WHERE id = ?`),
+			last_error = ?, updated_at = ?, started_at = ?, finished_at = ?, ack = ?, ack_reason = ?, ack_at = ?, partner_ref = ?
+			WHERE id = ?`),
 			string(d.Status), d.Attempts, d.Files, d.Bytes, d.Location, d.LastError, formatTime(d.UpdatedAt),
-			nullTime(d.StartedAt), nullTime(d.FinishedAt), id)
-		return err
+			nullTime(d.StartedAt), nullTime(d.FinishedAt), string(d.Ack), d.AckReason, nullTime(d.AckAt), d.PartnerRef, id)
+		if err != nil {
+			return err
+		}
+		// Every change of state writes its event in the same transaction
+		// (the outbox): no state change without its event, and no event
+		// for a change that rolled back.
+		if d.Status != before.Status || d.Attempts != before.Attempts {
+			if err := s.insertEvent(ctx, tx, EventType(string(d.Status)), d); err != nil {
+				return err
+			}
+		}
+		if d.Ack != before.Ack {
+			return s.insertEvent(ctx, tx, EventType(string(d.Ack)), d)
+		}
+		return nil
 	})
 	return d, err
 }
@@ -123,9 +140,10 @@ type scanner interface{ Scan(dest ...any) error }
 func scanDelivery(row scanner) (domain.Delivery, error) {
 	var d domain.Delivery
 	var action, status, created, updated string
-	var started, finished sql.NullString
+	var started, finished, ackAt sql.NullString
+	var ack string
 	err := row.Scan(&d.ID, &d.AssetID, &d.AssetVersion, &d.PartnerID, &action, &status, &d.Attempts, &d.Files, &d.Bytes,
-		&d.Location, &d.LastError, &created, &updated, &started, &finished)
+		&d.Location, &d.LastError, &created, &updated, &started, &finished, &ack, &d.AckReason, &ackAt, &d.PartnerRef, &d.RedeliveryOf)
 	if err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return d, err
@@ -135,5 +153,6 @@ func scanDelivery(row scanner) (domain.Delivery, error) {
 	d.Action, d.Status = domain.Action(action), domain.Status(status)
 	d.CreatedAt, d.UpdatedAt = parseTime(created), parseTime(updated)
 	d.StartedAt, d.FinishedAt = parseTimePtr(started), parseTimePtr(finished)
+	d.Ack, d.AckAt = domain.Ack(ack), parseTimePtr(ackAt)
 	return d, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 )
 
 // migrations are applied in order, once each; never edit one that shipped,
@@ -63,6 +64,76 @@ var migrations = []string{
 		name TEXT NOT NULL,
 		created_at TEXT NOT NULL
 	);`,
+	// 2: the event outbox, partner feedback and its keys, event sinks.
+	`CREATE TABLE syn_events (
+		seq {{serial}},
+		id TEXT NOT NULL UNIQUE,
+		type TEXT NOT NULL,
+		subject TEXT NOT NULL,
+		partner_id TEXT NOT NULL,
+		time TEXT NOT NULL,
+		data TEXT NOT NULL,
+		traceparent TEXT NOT NULL DEFAULT '',
+		pub_seq BIGINT UNIQUE
+	);
+	CREATE INDEX syn_events_pub ON syn_events (pub_seq, seq);
+	ALTER TABLE syn_deliveries ADD COLUMN ack TEXT NOT NULL DEFAULT '';
+	ALTER TABLE syn_deliveries ADD COLUMN ack_reason TEXT NOT NULL DEFAULT '';
+	ALTER TABLE syn_deliveries ADD COLUMN ack_at TEXT;
+	ALTER TABLE syn_deliveries ADD COLUMN partner_ref TEXT NOT NULL DEFAULT '';
+	ALTER TABLE syn_deliveries ADD COLUMN redelivery_of TEXT NOT NULL DEFAULT '';
+	CREATE INDEX syn_deliveries_ack ON syn_deliveries (status, ack, finished_at);
+	CREATE TABLE syn_partner_keys (
+		id TEXT PRIMARY KEY,
+		partner_id TEXT NOT NULL,
+		hash TEXT NOT NULL UNIQUE,
+		created_at TEXT NOT NULL,
+		expires_at TEXT,
+		revoked_at TEXT
+	);
+	CREATE TABLE syn_feedback (
+		id TEXT PRIMARY KEY,
+		delivery_id TEXT NOT NULL,
+		partner_id TEXT NOT NULL,
+		kind TEXT NOT NULL,
+		reason TEXT NOT NULL DEFAULT '',
+		partner_ref TEXT NOT NULL DEFAULT '',
+		source TEXT NOT NULL,
+		dedup TEXT NOT NULL UNIQUE,
+		received_at TEXT NOT NULL
+	);
+	CREATE INDEX syn_feedback_delivery ON syn_feedback (delivery_id, received_at);
+	CREATE TABLE syn_sinks (
+		id TEXT PRIMARY KEY,
+		kind TEXT NOT NULL,
+		target TEXT NOT NULL,
+		secret_ref TEXT NOT NULL DEFAULT '',
+		types TEXT NOT NULL DEFAULT '[]',
+		partners TEXT NOT NULL DEFAULT '[]',
+		cursor BIGINT NOT NULL DEFAULT 0,
+		attempts INTEGER NOT NULL DEFAULT 0,
+		max_attempts INTEGER NOT NULL DEFAULT 20,
+		next_attempt_at TEXT NOT NULL DEFAULT '',
+		last_error TEXT NOT NULL DEFAULT '',
+		created_at TEXT NOT NULL
+	);
+	CREATE TABLE syn_dead_letters (
+		id {{serial}},
+		sink_id TEXT NOT NULL,
+		event_pub_seq BIGINT NOT NULL,
+		error TEXT NOT NULL,
+		created_at TEXT NOT NULL,
+		replayed_at TEXT
+	);`,
+}
+
+// dialectSQL fills the few places where SQLite and PostgreSQL differ.
+func (s *Store) dialectSQL(q string) string {
+	serial := "INTEGER PRIMARY KEY AUTOINCREMENT"
+	if s.Dialect == Postgres {
+		serial = "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
+	}
+	return strings.ReplaceAll(q, "{{serial}}", serial)
 }
 
 // migrate applies the migrations not applied yet, under a lock so that
@@ -107,7 +178,7 @@ func (s *Store) migrate(ctx context.Context) error {
 }
 
 func applyMigration(ctx context.Context, tx *sql.Tx, s *Store, v int) error {
-	if _, err := tx.ExecContext(ctx, migrations[v-1]); err != nil {
+	if _, err := tx.ExecContext(ctx, s.dialectSQL(migrations[v-1])); err != nil {
 		return err
 	}
 	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO syn_migrations (version, applied_at) VALUES (?, ?)`), v, formatTime(s.Now()))
