@@ -125,6 +125,11 @@ var migrations = []string{
 		created_at TEXT NOT NULL,
 		replayed_at TEXT
 	);`,
+	// 3: signed feedback requests already seen (replay protection).
+	`CREATE TABLE syn_signatures (
+		signature TEXT PRIMARY KEY,
+		seen_at TEXT NOT NULL
+	);`,
 }
 
 // dialectSQL fills the few places where SQLite and PostgreSQL differ.
