@@ -16,16 +16,28 @@ import (
 // unknown fields, trailing data and bodies over MaxBody. It writes the 4xx
 // itself and returns false when the body is bad.
 func decode(w http.ResponseWriter, r *http.Request, v any, yamlOK bool) bool {
+	body, ok := readBody(w, r)
+	return ok && decodeBody(w, r, body, v, yamlOK)
+}
+
+// readBody reads at most MaxBody bytes, answering 413 or 400 itself.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
 		writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("request body is over %d bytes", MaxBody))
-		return false
+		return nil, false
 	}
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "bad_body", "reading body: "+err.Error())
-		return false
+		return nil, false
 	}
+	return body, true
+}
+
+// decodeBody decodes a body already read, as decode does.
+func decodeBody(w http.ResponseWriter, r *http.Request, body []byte, v any, yamlOK bool) bool {
+	var err error
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch mt {
 	case "application/yaml", "application/x-yaml", "text/yaml":

@@ -18,6 +18,36 @@ type Partner struct {
 	Format      string      `json:"format"`
 	Destination Destination `json:"destination"`
 	Retry       Retry       `json:"retry,omitzero"`
+	Feedback    Feedback    `json:"feedback,omitzero"`
+}
+
+// Feedback says how a partner reports back and what Syndicate does about
+// silence and rejections.
+type Feedback struct {
+	// AckTimeout marks a delivered package unacknowledged when no feedback
+	// came within this time; 0 means never.
+	AckTimeout Duration `json:"ack_timeout,omitzero"`
+	// RequireSignature makes the feedback API refuse requests without a
+	// valid HMAC-SHA256 signature made with SigningSecret.
+	RequireSignature bool `json:"require_signature,omitempty"`
+	// SigningSecret is a secret reference (env:NAME or file:/path).
+	SigningSecret string `json:"signing_secret,omitempty"`
+	// RedeliverOnReject sends a rejected package again, at most this many
+	// times per asset version; 0 means never.
+	RedeliverOnReject int `json:"redeliver_on_reject,omitempty"`
+	// RequestsPerSecond limits the partner's feedback API calls (default 10).
+	RequestsPerSecond float64 `json:"requests_per_second,omitempty"`
+	// Receipt, when set, polls a status file the partner drops into each
+	// package folder.
+	Receipt *Receipt `json:"receipt,omitempty"`
+}
+
+// Receipt is a status file a partner writes next to a delivered package.
+type Receipt struct {
+	// Name is the file's name inside the package folder, e.g. status.csv.
+	Name string `json:"name"`
+	// Format is the parser: json or csv.
+	Format string `json:"format"`
 }
 
 // Destination is where a partner's packages land.
@@ -58,6 +88,9 @@ func (p *Partner) Defaults() {
 	}
 	if p.Destination.Path == "" {
 		p.Destination.Path = "{asset_id}"
+	}
+	if p.Feedback.RequestsPerSecond == 0 {
+		p.Feedback.RequestsPerSecond = 10
 	}
 }
 
@@ -102,6 +135,7 @@ func (p Partner) Validate() error {
 	if p.Retry.BaseInterval < 0 {
 		errs = append(errs, errors.New("retry.base_interval: negative"))
 	}
+	errs = append(errs, p.Feedback.validate()...)
 	return errors.Join(errs...)
 }
 
@@ -130,4 +164,32 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	}
 	*d = Duration(v)
 	return nil
+}
+
+func (f Feedback) validate() []error {
+	var errs []error
+	if f.AckTimeout < 0 {
+		errs = append(errs, errors.New("feedback.ack_timeout: negative"))
+	}
+	if f.RequireSignature && f.SigningSecret == "" {
+		errs = append(errs, errors.New("feedback.signing_secret: required when require_signature is true"))
+	}
+	if f.SigningSecret != "" && !secretRef.MatchString(f.SigningSecret) {
+		errs = append(errs, errors.New("feedback.signing_secret: must be a secret reference env:NAME or file:/absolute/path"))
+	}
+	if f.RedeliverOnReject < 0 || f.RedeliverOnReject > 10 {
+		errs = append(errs, errors.New("feedback.redeliver_on_reject: must be 0-10"))
+	}
+	if f.RequestsPerSecond < 0 {
+		errs = append(errs, errors.New("feedback.requests_per_second: negative"))
+	}
+	if r := f.Receipt; r != nil {
+		if r.Format != "json" && r.Format != "csv" {
+			errs = append(errs, fmt.Errorf("feedback.receipt.format: %q is not json or csv", r.Format))
+		}
+		if r.Name == "" || strings.ContainsAny(r.Name, "/\\") || r.Name == "manifest.json" {
+			errs = append(errs, errors.New("feedback.receipt.name: a plain file name other than manifest.json"))
+		}
+	}
+	return errs
 }

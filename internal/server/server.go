@@ -13,10 +13,12 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/syndicate-media/syndicate/internal/api"
 	"github.com/syndicate-media/syndicate/internal/catalog"
+	"github.com/syndicate-media/syndicate/internal/feedback"
 	"github.com/syndicate-media/syndicate/internal/intake"
 	"github.com/syndicate-media/syndicate/internal/store"
 	"github.com/syndicate-media/syndicate/internal/workflow"
@@ -32,6 +34,9 @@ type Config struct {
 	Token      string
 	ExecutorID string
 	Logger     *slog.Logger
+	// SweepInterval is how often ack timeouts and receipt files are
+	// checked (default 30s).
+	SweepInterval time.Duration
 }
 
 // Server is a started Syndicate.
@@ -45,6 +50,21 @@ type Server struct {
 	NewToken string
 	http     *http.Server
 	done     chan error
+
+	// Background loops (feedback sweeper, event dispatcher) run under
+	// bgCtx; Close cancels it and waits for them before closing the store.
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+	bg       sync.WaitGroup
+}
+
+// background runs fn in a goroutine until Close.
+func (s *Server) background(fn func(ctx context.Context)) {
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		fn(s.bgCtx)
+	}()
 }
 
 // Start opens the store, launches the engine (recovering unfinished
@@ -59,6 +79,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{Store: st, done: make(chan error, 1)}
+	s.bgCtx, s.bgCancel = context.WithCancel(context.WithoutCancel(ctx))
 	if err := s.bootstrapToken(ctx, cfg.Token); err != nil {
 		st.Close()
 		return nil, err
@@ -78,7 +99,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.URL = "http://" + ln.Addr().String()
 	in := &intake.Service{Store: st, Catalog: catalog.Builtin{Store: st}, Engine: s.Engine}
-	h := (&api.Server{Store: st, Intake: in, Log: log}).Handler()
+	fb := &feedback.Service{Store: st, Engine: s.Engine, Log: log}
+	if cfg.SweepInterval <= 0 {
+		cfg.SweepInterval = 30 * time.Second
+	}
+	s.background(func(ctx context.Context) { fb.RunSweeper(ctx, cfg.SweepInterval) })
+	h := (&api.Server{Store: st, Intake: in, Feedback: fb, Log: log}).Handler()
 	s.http = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
 	go func() { s.done <- s.http.Serve(ln) }()
 	return s, nil
@@ -110,6 +136,8 @@ func (s *Server) Close(timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	err := s.http.Shutdown(ctx)
+	s.bgCancel()
+	s.bg.Wait()
 	err = errors.Join(err, s.Engine.Shutdown(timeout))
 	return errors.Join(err, s.Store.Close())
 }

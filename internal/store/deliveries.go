@@ -80,10 +80,11 @@ func (s *Store) ListDeliveries(ctx context.Context, f DeliveryFilter) ([]domain.
 }
 
 // LatestDelivery returns the newest delivery of an asset to a partner
-// that did not fail or get cancelled, read inside tx; ErrNotFound if none.
+// that did not fail, get cancelled or get rejected, read inside tx;
+// ErrNotFound if none.
 func (s *Store) LatestDelivery(ctx context.Context, tx *sql.Tx, assetID, partnerID string) (domain.Delivery, error) {
 	row := tx.QueryRowContext(ctx, s.q(`SELECT `+deliveryColumns+` FROM syn_deliveries
-		WHERE asset_id = ? AND partner_id = ? AND status NOT IN ('failed', 'cancelled')
+		WHERE asset_id = ? AND partner_id = ? AND status NOT IN ('failed', 'cancelled') AND ack <> 'rejected'
 		ORDER BY created_at DESC, id DESC LIMIT 1`), assetID, partnerID)
 	d, err := scanDelivery(row)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -99,40 +100,46 @@ func (s *Store) UpdateDelivery(ctx context.Context, id string, fn func(d *domain
 	var d domain.Delivery
 	err := s.InTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		d, err = scanDelivery(tx.QueryRowContext(ctx, s.q(`SELECT `+deliveryColumns+` FROM syn_deliveries WHERE id = ?`), id))
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("delivery %q: %w", id, ErrNotFound)
-		}
-		if err != nil {
-			return err
-		}
-		before := d
-		if err := fn(&d); err != nil {
-			return err
-		}
-		d.UpdatedAt = s.Now()
-		_, err = tx.ExecContext(ctx, s.q(`UPDATE syn_deliveries SET status = ?, attempts = ?, files = ?, bytes = ?, location = ?,
-			last_error = ?, updated_at = ?, started_at = ?, finished_at = ?, ack = ?, ack_reason = ?, ack_at = ?, partner_ref = ?
-			WHERE id = ?`),
-			string(d.Status), d.Attempts, d.Files, d.Bytes, d.Location, d.LastError, formatTime(d.UpdatedAt),
-			nullTime(d.StartedAt), nullTime(d.FinishedAt), string(d.Ack), d.AckReason, nullTime(d.AckAt), d.PartnerRef, id)
-		if err != nil {
-			return err
-		}
-		// Every change of state writes its event in the same transaction
-		// (the outbox): no state change without its event, and no event
-		// for a change that rolled back.
-		if d.Status != before.Status || d.Attempts != before.Attempts {
-			if err := s.insertEvent(ctx, tx, EventType(string(d.Status)), d); err != nil {
-				return err
-			}
-		}
-		if d.Ack != before.Ack {
-			return s.insertEvent(ctx, tx, EventType(string(d.Ack)), d)
-		}
-		return nil
+		d, err = s.UpdateDeliveryTx(ctx, tx, id, fn)
+		return err
 	})
 	return d, err
+}
+
+// UpdateDeliveryTx is UpdateDelivery inside the caller's transaction.
+func (s *Store) UpdateDeliveryTx(ctx context.Context, tx *sql.Tx, id string, fn func(d *domain.Delivery) error) (domain.Delivery, error) {
+	d, err := scanDelivery(tx.QueryRowContext(ctx, s.q(`SELECT `+deliveryColumns+` FROM syn_deliveries WHERE id = ?`), id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return d, fmt.Errorf("delivery %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return d, err
+	}
+	before := d
+	if err := fn(&d); err != nil {
+		return d, err
+	}
+	d.UpdatedAt = s.Now()
+	_, err = tx.ExecContext(ctx, s.q(`UPDATE syn_deliveries SET status = ?, attempts = ?, files = ?, bytes = ?, location = ?,
+		last_error = ?, updated_at = ?, started_at = ?, finished_at = ?, ack = ?, ack_reason = ?, ack_at = ?, partner_ref = ?
+		WHERE id = ?`),
+		string(d.Status), d.Attempts, d.Files, d.Bytes, d.Location, d.LastError, formatTime(d.UpdatedAt),
+		nullTime(d.StartedAt), nullTime(d.FinishedAt), string(d.Ack), d.AckReason, nullTime(d.AckAt), d.PartnerRef, id)
+	if err != nil {
+		return d, err
+	}
+	// Every change of state writes its event in the same transaction (the
+	// outbox): no state change without its event, and no event for a
+	// change that rolled back.
+	if d.Status != before.Status || d.Attempts != before.Attempts {
+		if err := s.insertEvent(ctx, tx, EventType(string(d.Status)), d); err != nil {
+			return d, err
+		}
+	}
+	if d.Ack != before.Ack {
+		return d, s.insertEvent(ctx, tx, EventType(string(d.Ack)), d)
+	}
+	return d, nil
 }
 
 type scanner interface{ Scan(dest ...any) error }
