@@ -70,16 +70,16 @@ func TestSignature(t *testing.T) {
 	now := int64(1_800_000_000)
 	sig := Sign(secret, now, body)
 	at := func(s int64) time.Time { return time.Unix(s, 0) }
-	if err := Verify(secret, "1800000000", sig, body, at(now); err != nil {
+	if err := Verify(secret, "1800000000", sig, body, at(now)); err != nil {
 		t.Fatalf("valid: %v", err)
 	}
 	for name, err := range map[string]error{
-		"tampered":  Verify(secret, "1800000000", sig, []byte(`{"status":"rejected"}`), at(now),
-		"other key": Verify([]byte("x"), "1800000000", sig, body, at(now),
-		"too old":   Verify(secret, "1800000000", sig, body, at(now+301),
-		"future":    Verify(secret, "1800000000", sig, body, at(now-301),
-		"bad stamp": Verify(secret, "yesterday", sig, body, at(now),
-		"empty sig": Verify(secret, "1800000000", "", body, at(now),
+		"tampered":  Verify(secret, "1800000000", sig, []byte(`{"status":"rejected"}`), at(now)),
+		"other key": Verify([]byte("x"), "1800000000", sig, body, at(now)),
+		"too old":   Verify(secret, "1800000000", sig, body, at(now+301)),
+		"future":    Verify(secret, "1800000000", sig, body, at(now-301)),
+		"bad stamp": Verify(secret, "yesterday", sig, body, at(now)),
+		"empty sig": Verify(secret, "1800000000", "", body, at(now)),
 	} {
 		if !errors.Is(err, ErrUnauthorized) {
 			t.Errorf("%s: err = %v", name, err)
