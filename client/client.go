@@ -42,6 +42,12 @@ func (e *Error) Error() string { return fmt.Sprintf("%s (HTTP %d): %s", e.Code, 
 // Do sends a request with body (nil, []byte sent as is, or JSON-encoded)
 // and decodes the JSON answer into out.
 func (c *Client) Do(ctx context.Context, method, path, contentType string, body any, out any) error {
+	return c.DoHeaders(ctx, method, path, map[string]string{"Content-Type": contentType}, body, out)
+}
+
+// DoHeaders is Do with extra request headers (e.g. a signature).
+func (c *Client) DoHeaders(ctx context.Context, method, path string, headers map[string]string, body any, out any) error {
+	contentType := headers["Content-Type"]
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -57,6 +63,11 @@ func (c *Client) Do(ctx context.Context, method, path, contentType string, body 
 	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, rd)
 	if err != nil {
 		return err
+	}
+	for k, v := range headers {
+		if v != "" {
+			req.Header.Set(k, v)
+		}
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)

@@ -29,7 +29,8 @@ var commands = map[string]command{
 	"notify":     {"ask for an asset to be delivered to partners", runNotify},
 	"deliveries": {"list deliveries or show one (list|show ID)", runDeliveries},
 	"assets":     {"load assets into the built-in catalog (import FILE)", runAssets},
-	"partners":   {"create or update partner profiles (apply -f FILE)", runPartners},
+	"partners":   {"create or update partner profiles (apply -f FILE); partner API keys (keys create|list|revoke)", runPartners},
+	"feedback":   {"report feedback on a delivery as a partner would (send), to test an integration", runFeedback},
 }
 
 // Env is what a command reads and writes besides its arguments.

@@ -155,8 +155,11 @@ func readAssets(path string) ([]domain.Asset, error) {
 }
 
 func runPartners(ctx context.Context, env *Env, args []string) error {
+	if len(args) > 0 && args[0] == "keys" {
+		return runPartnerKeys(ctx, env, args[1:])
+	}
 	if len(args) == 0 || args[0] != "apply" {
-		fmt.Fprintln(env.Stderr, "Usage: syndicate partners apply -f FILE   (a YAML or JSON partner profile)")
+		fmt.Fprintln(env.Stderr, "Usage: syndicate partners apply -f FILE   (a YAML or JSON partner profile)\n       syndicate partners keys create|list|revoke PARTNER [KEY_ID]")
 		return errUsage
 	}
 	fs := newFlags(env, "partners apply", "partners apply -f FILE")

@@ -62,7 +62,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer logf.Close()
 	token := randomToken()
-	srv, err := server.Start(ctx, server.Config{DataDir: filepath.Join(o.Dir, "data"), Addr: "127.0.0.1:0", Token: token,
+	srv, err := server.Start(ctx, server.Config{DataDir: filepath.Join(o.Dir, "data"), Addr: "127.0.0.1:0", Token: token, SweepInterval: 200 * time.Millisecond,
 		Logger: slog.New(slog.NewJSONHandler(logf, nil))})
 	if err != nil {
 		return err
@@ -106,6 +106,11 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	failures := verify(ctx, final, profiles)
+	final, err = feedbackRoundTrip(ctx, c, final, profiles, failures)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(o.Out, "\nFeedback  streamco answered through the feedback API with its own key; archive dropped status.json receipts the server read.")
 	report(o.Out, final, failures)
 	fmt.Fprintf(o.Out, "\nFiles landed in:\n  %s\n  %s\nDemo took %.1fs.\n", sftpRoot, profiles[1].Destination.URL, time.Since(start).Seconds())
 	if o.Keep {
@@ -151,7 +156,8 @@ func startPartners(dir, sftpRoot string) (*sftpd.Server, []domain.Partner, error
 	return srv, []domain.Partner{
 		{ID: "streamco", Name: "StreamCo (SFTP)", Format: "json", Destination: domain.Destination{
 			URL: "sftp://demo@" + srv.Addr() + "/incoming", Credentials: "file:" + keyFile, HostKey: srv.HostKeyFingerprint()}},
-		{ID: "archive", Name: "Archive (local folder)", Format: "json", Destination: domain.Destination{URL: "file://" + localDir}},
+		{ID: "archive", Name: "Archive (local folder)", Format: "json", Destination: domain.Destination{URL: "file://" + localDir},
+			Feedback: domain.Feedback{Receipt: &domain.Receipt{Name: "status.json", Format: "json"}}},
 	}, nil
 }
 
@@ -269,13 +275,13 @@ func readJSON(ctx context.Context, op transport.Opener, name string, v any) erro
 func report(out io.Writer, ds []domain.Delivery, failures map[string]string) {
 	fmt.Fprintln(out)
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(w, "DELIVERY\tASSET\tPARTNER\tSTATUS\tFILES\tBYTES\tSECONDS\tCHECK\n")
+	fmt.Fprintf(w, "DELIVERY\tASSET\tPARTNER\tSTATUS\tFILES\tBYTES\tSECONDS\tCHECK\tPARTNER ACK\n")
 	for _, d := range ds {
 		check := "sha256 ok"
 		if why, bad := failures[d.ID]; bad {
 			check = "FAILED: " + why
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%.2f\t%s\n", d.ID, d.AssetID, d.PartnerID, d.Status, d.Files, d.Bytes, d.Seconds(), check)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%.2f\t%s\t%s\n", d.ID, d.AssetID, d.PartnerID, d.Status, d.Files, d.Bytes, d.Seconds(), check, ackText(d))
 	}
 	w.Flush()
 }

@@ -23,6 +23,9 @@ func TestDemo(t *testing.T) {
 	if n := strings.Count(out.String(), "sha256 ok"); n != 4 {
 		t.Fatalf("want 4 verified deliveries, got %d:\n%s", n, out.String())
 	}
+	if n := strings.Count(out.String(), "processed ("); n != 4 {
+		t.Fatalf("want 4 deliveries acknowledged by their partner, got %d:\n%s", n, out.String())
+	}
 	for _, p := range []string{"streamco-sftp/incoming/ep-101/manifest.json", "archive-local/ep-102/main.mp4", "archive-local/ep-102/images/poster.png"} {
 		if _, err := os.Stat(filepath.Join(dir, "partners", p)); err != nil {
 			t.Errorf("missing at partner: %v", err)
