@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/syndicate-media/syndicate/internal/feedback"
 	"github.com/syndicate-media/syndicate/internal/intake"
 	"github.com/syndicate-media/syndicate/internal/store"
 )
@@ -26,8 +27,12 @@ type Server struct {
 	Store  *store.Store
 	Intake *intake.Service
 	Log    *slog.Logger
+	// Feedback records partner feedback and checks partner keys.
+	Feedback *feedback.Service
 	// Ready reports whether the engine runs; /readyz answers 503 until then.
 	Ready func() bool
+
+	limiters partnerLimiters
 }
 
 // Handler returns the routed, authenticated handler.
@@ -44,6 +49,15 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("PUT /v1/partners/{id}", auth(s.putPartner))
 	mux.Handle("GET /v1/partners/{id}", auth(s.getPartner))
 	mux.Handle("GET /v1/partners", auth(s.listPartners))
+	mux.Handle("POST /v1/partners/{id}/keys", auth(s.createPartnerKey))
+	mux.Handle("GET /v1/partners/{id}/keys", auth(s.listPartnerKeys))
+	mux.Handle("DELETE /v1/partners/{id}/keys/{key}", auth(s.revokePartnerKey))
+	mux.Handle("GET /v1/deliveries/{id}/feedback", auth(s.listDeliveryFeedback))
+	// The partner API: partners authenticate with their own keys and see
+	// only their own deliveries.
+	mux.Handle("POST /v1/partner/deliveries/{id}/feedback", s.partnerAuth(s.postFeedback))
+	mux.Handle("GET /v1/partner/deliveries/{id}", s.partnerAuth(s.partnerGetDelivery))
+	mux.Handle("GET /v1/partner/deliveries", s.partnerAuth(s.partnerListDeliveries))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no route for "+r.Method+" "+r.URL.Path)
 	})
