@@ -130,6 +130,25 @@ var migrations = []string{
 		signature TEXT PRIMARY KEY,
 		seen_at TEXT NOT NULL
 	);`,
+	// 4: immutable partner profile versions, gradual rollout, and the
+	// profile version each delivery used.
+	`CREATE TABLE syn_partner_versions (
+		partner_id TEXT NOT NULL,
+		version INTEGER NOT NULL,
+		body TEXT NOT NULL,
+		author TEXT NOT NULL,
+		message TEXT NOT NULL,
+		created_at TEXT NOT NULL,
+		PRIMARY KEY (partner_id, version)
+	);
+	INSERT INTO syn_partner_versions (partner_id, version, body, author, message, created_at)
+		SELECT id, version, body, 'migration', 'version before history was kept', updated_at FROM syn_partners;
+	ALTER TABLE syn_partners ADD COLUMN candidate INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE syn_partners ADD COLUMN rollout_percent INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE syn_partners ADD COLUMN rollout_started_at TEXT;
+	ALTER TABLE syn_partners ADD COLUMN rollout_log TEXT NOT NULL DEFAULT '[]';
+	ALTER TABLE syn_deliveries ADD COLUMN partner_version INTEGER NOT NULL DEFAULT 0;
+	CREATE INDEX syn_deliveries_pv ON syn_deliveries (partner_id, partner_version, finished_at);`,
 }
 
 // dialectSQL fills the few places where SQLite and PostgreSQL differ.
