@@ -15,7 +15,9 @@ import (
 
 	"github.com/syndicate-media/syndicate/internal/api"
 	"github.com/syndicate-media/syndicate/internal/domain"
+	"github.com/syndicate-media/syndicate/internal/event"
 	"github.com/syndicate-media/syndicate/internal/intake"
+	"github.com/syndicate-media/syndicate/internal/store"
 )
 
 // Client talks to one Syndicate server.
@@ -130,4 +132,59 @@ func (c *Client) Deliveries(ctx context.Context, query url.Values) ([]domain.Del
 	}
 	err := c.Do(ctx, "GET", "/v1/deliveries?"+query.Encode(), "", nil, &resp)
 	return resp.Deliveries, err
+}
+
+// Events returns a page of published events (CloudEvents JSON); query may
+// hold after, limit, type and partner.
+func (c *Client) Events(ctx context.Context, query url.Values) (api.EventsPage, error) {
+	var page api.EventsPage
+	err := c.Do(ctx, "GET", "/v1/events?"+query.Encode(), "", nil, &page)
+	return page, err
+}
+
+// AddWebhook registers a webhook (or NATS) event sink.
+func (c *Client) AddWebhook(ctx context.Context, req api.WebhookRequest) (store.Sink, error) {
+	var k store.Sink
+	err := c.Do(ctx, "POST", "/v1/webhooks", "", req, &k)
+	return k, err
+}
+
+// Webhooks lists the event sinks.
+func (c *Client) Webhooks(ctx context.Context) ([]store.Sink, error) {
+	var resp struct {
+		Webhooks []store.Sink `json:"webhooks"`
+	}
+	err := c.Do(ctx, "GET", "/v1/webhooks", "", nil, &resp)
+	return resp.Webhooks, err
+}
+
+// RemoveWebhook deletes an event sink and its dead letters.
+func (c *Client) RemoveWebhook(ctx context.Context, id string) error {
+	return c.Do(ctx, "DELETE", "/v1/webhooks/"+url.PathEscape(id), "", nil, nil)
+}
+
+// TestWebhook has the server send a test event to the sink now.
+func (c *Client) TestWebhook(ctx context.Context, id string) (event.TestResult, error) {
+	var res event.TestResult
+	err := c.Do(ctx, "POST", "/v1/webhooks/"+url.PathEscape(id)+"/test", "", nil, &res)
+	return res, err
+}
+
+// ReplayWebhook queues the sink's dead letters to be sent again and
+// returns how many.
+func (c *Client) ReplayWebhook(ctx context.Context, id string) (int, error) {
+	var resp struct {
+		Replayed int `json:"replayed"`
+	}
+	err := c.Do(ctx, "POST", "/v1/webhooks/"+url.PathEscape(id)+"/replay", "", nil, &resp)
+	return resp.Replayed, err
+}
+
+// DeadLetters lists the events a sink gave up on.
+func (c *Client) DeadLetters(ctx context.Context, id string) ([]store.DeadLetter, error) {
+	var resp struct {
+		DeadLetters []store.DeadLetter `json:"dead_letters"`
+	}
+	err := c.Do(ctx, "GET", "/v1/webhooks/"+url.PathEscape(id)+"/dead-letters", "", nil, &resp)
+	return resp.DeadLetters, err
 }

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -59,8 +60,22 @@ func cli(t *testing.T, url string, args ...string) string {
 type proc struct {
 	cmd *exec.Cmd
 	url string
-	log *bytes.Buffer
+	log *syncBuffer
 }
+
+// syncBuffer collects a child's output; the test may read it while the
+// child still writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func serve(t *testing.T, dataDir, database string) proc {
 	t.Helper()
@@ -74,7 +89,7 @@ func serve(t *testing.T, dataDir, database string) proc {
 	if database != "" {
 		args = append(args, "--database", database)
 	}
-	p := proc{cmd: exec.Command(binary, args...), url: "http://" + addr, log: &bytes.Buffer{}}
+	p := proc{cmd: exec.Command(binary, args...), url: "http://" + addr, log: &syncBuffer{}}
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -174,6 +189,10 @@ destination:
 	}
 	if d.Status != domain.StatusDelivered || d.Attempts != 2 {
 		t.Fatalf("after restart: %+v (want delivered on the 2nd attempt)", d)
+	}
+	// The second attempt continued the interrupted file instead of starting over.
+	if !strings.Contains(p2.log.String(), `"msg":"resuming upload"`) {
+		t.Fatalf("the restarted transfer did not resume:\n%s", p2.log.String())
 	}
 	list, err := c2.Deliveries(ctx, nil)
 	if err != nil || len(list) != 1 {

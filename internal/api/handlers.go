@@ -7,10 +7,9 @@ import (
 	"strconv"
 
 	"github.com/syndicate-media/syndicate/internal/domain"
-	"github.com/syndicate-media/syndicate/internal/format"
 	"github.com/syndicate-media/syndicate/internal/intake"
+	"github.com/syndicate-media/syndicate/internal/partner"
 	"github.com/syndicate-media/syndicate/internal/store"
-	"github.com/syndicate-media/syndicate/internal/transport"
 )
 
 func (s *Server) postNotification(w http.ResponseWriter, r *http.Request) {
@@ -104,49 +103,40 @@ func (s *Server) getAsset(w http.ResponseWriter, r *http.Request) {
 
 // PartnerResponse answers PUT and GET /v1/partners/{id}.
 type PartnerResponse struct {
-	Partner domain.Partner `json:"partner"`
-	Version int            `json:"version,omitempty"`
+	Partner domain.Partner  `json:"partner"`
+	Version int             `json:"version,omitempty"`
+	Changed bool            `json:"changed"`
+	Rollout *domain.Rollout `json:"rollout,omitempty"`
+	// Changes lists what differs from the active version (dry runs).
+	Changes []Change `json:"changes,omitempty"`
+	DryRun  bool     `json:"dry_run,omitempty"`
 }
 
 func (s *Server) putPartner(w http.ResponseWriter, r *http.Request) {
-	var p domain.Partner
-	if !decode(w, r, &p, true) || !matchID(w, r, &p.ID) {
+	p, ok := readPartner(w, r)
+	if !ok {
 		return
 	}
-	if err := ValidatePartner(p); err != nil {
-		writeError(w, http.StatusUnprocessableEntity, "invalid_partner", err.Error())
-		return
-	}
-	v, err := s.Store.PutPartner(r.Context(), p)
-	if err != nil {
-		s.internal(w, r, err)
-		return
-	}
-	p.Defaults()
-	writeJSON(w, 200, PartnerResponse{Partner: p, Version: v})
+	s.applyPartner(w, r, p)
 }
 
-// ValidatePartner checks a profile against the domain rules and against
-// what this binary has: a registered transport and metadata format.
-func ValidatePartner(p domain.Partner) error {
-	errs := []error{p.Validate()}
-	if _, err := transport.ParseURL(p.Destination.URL); err != nil {
-		errs = append(errs, err)
-	}
-	if p.Format != "" {
-		if _, err := format.Get(p.Format); err != nil {
-			errs = append(errs, fmt.Errorf("format: %w", err))
-		}
-	}
-	return errors.Join(errs...)
-}
+// ValidatePartner checks a profile that is already a Go value by the rules
+// of internal/partner: its schema, the domain rules, and what this binary
+// has (a registered transport and metadata format). The error is a
+// *partner.Errors naming each field.
+func ValidatePartner(p domain.Partner) error { return partner.Validate(p) }
 
 func (s *Server) getPartner(w http.ResponseWriter, r *http.Request) {
 	p, err := s.Store.GetPartner(r.Context(), r.PathValue("id"))
 	if s.notFound(w, r, err, "partner") {
 		return
 	}
-	writeJSON(w, 200, PartnerResponse{Partner: p})
+	ro, err := s.Store.Rollout(r.Context(), p.ID)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	writeJSON(w, 200, PartnerResponse{Partner: p, Version: ro.Active, Rollout: &ro})
 }
 
 func (s *Server) listPartners(w http.ResponseWriter, r *http.Request) {

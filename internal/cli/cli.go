@@ -31,6 +31,8 @@ var commands = map[string]command{
 	"assets":     {"load assets into the built-in catalog (import FILE)", runAssets},
 	"partners":   {"create or update partner profiles (apply -f FILE); partner API keys (keys create|list|revoke)", runPartners},
 	"feedback":   {"report feedback on a delivery as a partner would (send), to test an integration", runFeedback},
+	"webhooks":   {"publish events to webhooks or NATS (add|list|test|replay|dead-letters|remove)", runWebhooks},
+	"events":     {"print published events, one a line (--after N, --follow)", runEvents},
 }
 
 // Env is what a command reads and writes besides its arguments.

@@ -158,36 +158,19 @@ func runPartners(ctx context.Context, env *Env, args []string) error {
 	if len(args) > 0 && args[0] == "keys" {
 		return runPartnerKeys(ctx, env, args[1:])
 	}
-	if len(args) == 0 || args[0] != "apply" {
-		fmt.Fprintln(env.Stderr, "Usage: syndicate partners apply -f FILE   (a YAML or JSON partner profile)\n       syndicate partners keys create|list|revoke PARTNER [KEY_ID]")
-		return errUsage
+	if len(args) > 0 && args[0] == "schema" {
+		return runPartnersSchema(ctx, env, args[1:])
 	}
-	fs := newFlags(env, "partners apply", "partners apply -f FILE")
-	connect := clientFlags(env, fs)
-	file := fs.String("f", "", "partner profile (YAML or JSON)")
-	if err := parse(fs, args[1:]); err != nil {
-		return err
+	if len(args) > 0 && args[0] == "validate" {
+		return runPartnersValidate(ctx, env, args[1:])
 	}
-	if *file == "" {
-		fs.Usage()
-		return errUsage
+	if len(args) > 0 {
+		if run, ok := partnerCommands[args[0]]; ok {
+			return run(ctx, env, args[1:])
+		}
 	}
-	b, err := os.ReadFile(*file)
-	if err != nil {
-		return err
-	}
-	var head struct {
-		ID string `yaml:"id" json:"id"`
-	}
-	if err := yaml.Unmarshal(b, &head); err != nil || head.ID == "" { // YAML is a superset of JSON
-		return fmt.Errorf("%s: need a top-level id field", *file)
-	}
-	resp, err := connect().PutPartner(ctx, head.ID, b, "application/yaml")
-	if err != nil {
-		return fmt.Errorf("%s: %w", *file, err)
-	}
-	fmt.Fprintf(env.Stdout, "partner %s: version %d\n", resp.Partner.ID, resp.Version)
-	return nil
+	fmt.Fprint(env.Stderr, partnersUsage)
+	return errUsage
 }
 
 func printJSON(env *Env, v any) error {

@@ -70,21 +70,23 @@ const (
 
 // Delivery is one package of one asset version going to one partner.
 type Delivery struct {
-	ID           string     `json:"id"`
-	AssetID      string     `json:"asset_id"`
-	AssetVersion int        `json:"asset_version"`
-	PartnerID    string     `json:"partner_id"`
-	Action       Action     `json:"action"`
-	Status       Status     `json:"status"`
-	Attempts     int        `json:"attempts"`
-	Files        int        `json:"files"`
-	Bytes        int64      `json:"bytes"`
-	Location     string     `json:"location,omitempty"`
-	LastError    string     `json:"last_error,omitempty"`
-	Ack          Ack        `json:"ack,omitempty"`
-	AckReason    string     `json:"ack_reason,omitempty"`
-	AckAt        *time.Time `json:"ack_at,omitempty"`
-	PartnerRef   string     `json:"partner_ref,omitempty"`
+	ID           string `json:"id"`
+	AssetID      string `json:"asset_id"`
+	AssetVersion int    `json:"asset_version"`
+	PartnerID    string `json:"partner_id"`
+	// PartnerVersion is the partner profile version this delivery uses.
+	PartnerVersion int        `json:"partner_version,omitempty"`
+	Action         Action     `json:"action"`
+	Status         Status     `json:"status"`
+	Attempts       int        `json:"attempts"`
+	Files          int        `json:"files"`
+	Bytes          int64      `json:"bytes"`
+	Location       string     `json:"location,omitempty"`
+	LastError      string     `json:"last_error,omitempty"`
+	Ack            Ack        `json:"ack,omitempty"`
+	AckReason      string     `json:"ack_reason,omitempty"`
+	AckAt          *time.Time `json:"ack_at,omitempty"`
+	PartnerRef     string     `json:"partner_ref,omitempty"`
 	// RedeliveryOf names the rejected delivery this one sends again.
 	RedeliveryOf string     `json:"redelivery_of,omitempty"`
 	CreatedAt    time.Time  `json:"created_at"`

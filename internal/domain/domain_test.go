@@ -2,6 +2,7 @@ package domain
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -180,5 +181,76 @@ func TestAck(t *testing.T) {
 	d := Delivery{Status: StatusTransferring}
 	if err := d.SetAck(AckReceived, "", now); err == nil || !strings.Contains(err.Error(), "only once it is delivered") {
 		t.Errorf("ack before delivered: %v", err)
+	}
+}
+
+func TestRolloutVersionFor(t *testing.T) {
+	r := Rollout{Active: 3, Candidate: 4, Percent: 30}
+	n := 0
+	for i := range 10000 {
+		id := fmt.Sprintf("asset-%d", i)
+		v := r.VersionFor("acme", id)
+		if v == 4 {
+			n++
+		}
+		if v != r.VersionFor("acme", id) {
+			t.Fatal("not stable for one asset")
+		}
+	}
+	if n < 2700 || n > 3300 {
+		t.Fatalf("30%% rollout sent %d of 10000 assets to the candidate", n)
+	}
+	if v := (Rollout{Active: 3}).VersionFor("acme", "x"); v != 3 {
+		t.Fatalf("no rollout: %d", v)
+	}
+}
+
+func TestShouldRollBack(t *testing.T) {
+	p := RolloutPolicy{Window: 4, MaxFailureRate: 0.5}
+	x, o := true, false // x failed, o fine
+	for _, c := range []struct {
+		failed []bool
+		want   bool
+	}{
+		{[]bool{x, x, x}, false},             // window not full
+		{[]bool{x, x, o, o}, false},          // 50% is not above 50%
+		{[]bool{x, x, x, o}, true},           // 75%
+		{[]bool{o, o, o, o, x, x, x}, false}, // only the newest 4 count
+	} {
+		if got := p.ShouldRollBack(c.failed); got != c.want {
+			t.Errorf("%v: %v, want %v", c.failed, got, c.want)
+		}
+	}
+}
+
+func TestRules(t *testing.T) {
+	a := validAsset()
+	a.Metadata = map[string]any{"territories": []any{"GB", "IE"}, "synopsis": "x", "empty": ""}
+	cases := []struct {
+		rules Rules
+		want  string // "" passes
+	}{
+		{Rules{}, ""},
+		{Rules{ContentTypes: []string{"episode", "movie"}}, ""},
+		{Rules{ContentTypes: []string{"movie"}}, `type "episode" is not one of [movie]`},
+		{Rules{Territories: []string{"IE", "FR"}}, ""},
+		{Rules{Territories: []string{"FR"}}, "territories [GB IE] share none of [FR]"},
+		{Rules{RequiredFields: []string{"title", "metadata.synopsis", "images.cover", "media.main"}}, ""},
+		{Rules{RequiredFields: []string{"metadata.rating", "metadata.empty", "images.poster"}}, "missing required fields: metadata.rating, metadata.empty, images.poster"},
+	}
+	for _, c := range cases {
+		err := c.rules.Check(a)
+		if (c.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("%+v: err = %v, want %q", c.rules, err, c.want)
+		}
+	}
+	noTerritories := validAsset()
+	if err := (Rules{Territories: []string{"FR"}}).Check(noTerritories); err != nil {
+		t.Errorf("an asset without territories is unrestricted: %v", err)
+	}
+	p := validPartner()
+	p.Rules.RequiredFields = []string{"synopsis"}
+	if err := p.Validate(); err == nil || !strings.Contains(err.Error(), `"synopsis" is not title`) {
+		t.Errorf("bad field path accepted: %v", err)
 	}
 }

@@ -13,12 +13,22 @@ import (
 // Partner is a partner profile: who receives, where, in which format, and
 // how hard to try. Secrets are never stored here, only references to them.
 type Partner struct {
-	ID          string      `json:"id"`
-	Name        string      `json:"name"`
-	Format      string      `json:"format"`
-	Destination Destination `json:"destination"`
-	Retry       Retry       `json:"retry,omitzero"`
-	Feedback    Feedback    `json:"feedback,omitzero"`
+	ID          string        `json:"id"`
+	Name        string        `json:"name"`
+	Format      string        `json:"format"`
+	Destination Destination   `json:"destination"`
+	Retry       Retry         `json:"retry,omitzero"`
+	Feedback    Feedback      `json:"feedback,omitzero"`
+	Rollout     RolloutPolicy `json:"rollout,omitzero"`
+	Rules       Rules         `json:"rules,omitzero"`
+	// Priority orders this partner's deliveries in the queue: lower
+	// numbers go first (1-1000, default 100). A notification may override
+	// it, down to 0 for the most urgent content.
+	Priority int `json:"priority,omitempty"`
+	// Shadow, when set, receives the packages instead of Destination:
+	// everything runs, nothing reaches the partner, and the result can be
+	// compared with what a legacy system delivered.
+	Shadow *Destination `json:"shadow,omitempty"`
 }
 
 // Feedback says how a partner reports back and what Syndicate does about
@@ -62,6 +72,10 @@ type Destination struct {
 	KnownHosts string `json:"known_hosts,omitempty"`
 	// InsecureIgnoreHostKey accepts any server key; for tests only.
 	InsecureIgnoreHostKey bool `json:"insecure_ignore_host_key,omitempty"`
+	// Endpoint and Region address an S3-compatible object store for s3://
+	// URLs (empty Endpoint: AWS).
+	Endpoint string `json:"endpoint,omitempty"`
+	Region   string `json:"region,omitempty"`
 	// MaxBytesPerSecond caps the transfer rate to this partner; 0 is no cap.
 	MaxBytesPerSecond int64 `json:"max_bytes_per_second,omitempty"`
 	// Path is the folder under the URL's root for each package; it may use
@@ -74,8 +88,11 @@ type Retry struct {
 	// MaxAttempts is the number of transfer attempts; default 5.
 	MaxAttempts int `json:"max_attempts,omitempty"`
 	// BaseInterval is the wait before the second attempt, doubled after
-	// each further one; default 2s.
+	// each further one (at most 10 minutes apart); default 2s.
 	BaseInterval Duration `json:"base_interval,omitzero"`
+	// Deadline, when set, keeps retrying transient failures (past
+	// MaxAttempts) until this long after the delivery started.
+	Deadline Duration `json:"deadline,omitzero"`
 }
 
 // Defaults fills unset fields with their documented defaults.
@@ -92,11 +109,26 @@ func (p *Partner) Defaults() {
 	if p.Feedback.RequestsPerSecond == 0 {
 		p.Feedback.RequestsPerSecond = 10
 	}
+	if p.Priority == 0 {
+		p.Priority = 100
+	}
+	if p.Shadow != nil && p.Shadow.Path == "" {
+		p.Shadow.Path = p.Destination.Path
+	}
+}
+
+// Target is where packages actually go: the shadow destination when the
+// partner is in shadow mode, else the real one.
+func (p Partner) Target() Destination {
+	if p.Shadow != nil {
+		return *p.Shadow
+	}
+	return p.Destination
 }
 
 var (
 	partnerID  = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
-	secretRef  = regexp.MustCompile(`^(env:[A-Za-z_][A-Za-z0-9_]*|file:/.+)$`)
+	secretRef  = regexp.MustCompile(`^(env:[A-Za-z_][A-Za-z0-9_]*|file:/.+|aws-ssm:/[A-Za-z0-9_.\-/]+)$`)
 	pathTokens = regexp.MustCompile(`\{[a-z_]+\}`)
 )
 
@@ -119,7 +151,7 @@ func (p Partner) Validate() error {
 		errs = append(errs, errors.New("destination.url: must not contain a password; use destination.credentials: env:NAME or file:PATH"))
 	}
 	if d.Credentials != "" && !secretRef.MatchString(d.Credentials) {
-		errs = append(errs, errors.New("destination.credentials: must be a secret reference env:NAME or file:/absolute/path, not the secret itself"))
+		errs = append(errs, errors.New("destination.credentials: must be a secret reference env:NAME, file:/absolute/path or aws-ssm:/parameter/name, not the secret itself"))
 	}
 	if d.MaxBytesPerSecond < 0 {
 		errs = append(errs, errors.New("destination.max_bytes_per_second: negative"))
@@ -136,6 +168,31 @@ func (p Partner) Validate() error {
 		errs = append(errs, errors.New("retry.base_interval: negative"))
 	}
 	errs = append(errs, p.Feedback.validate()...)
+	for _, f := range p.Rules.RequiredFields {
+		if !ValidField(f) {
+			errs = append(errs, fmt.Errorf("rules.required_fields: %q is not title, metadata.<key>, images.<role> or media.<role>", f))
+		}
+	}
+	if p.Priority < 0 || p.Priority > 1000 {
+		errs = append(errs, errors.New("priority: must be 1-1000 (lower goes first)"))
+	}
+	if p.Retry.Deadline < 0 {
+		errs = append(errs, errors.New("retry.deadline: negative"))
+	}
+	if p.Shadow != nil {
+		if u, err := url.Parse(p.Shadow.URL); err != nil || u.Scheme == "" {
+			errs = append(errs, errors.New("shadow.url: not a valid absolute URL (scheme://[user@]host/path)"))
+		}
+		if p.Shadow.Credentials != "" && !secretRef.MatchString(p.Shadow.Credentials) {
+			errs = append(errs, errors.New("shadow.credentials: must be a secret reference"))
+		}
+	}
+	if p.Rollout.Window < 0 || p.Rollout.Window > 1000 {
+		errs = append(errs, errors.New("rollout.window: must be 1-1000"))
+	}
+	if p.Rollout.MaxFailureRate < 0 || p.Rollout.MaxFailureRate > 1 {
+		errs = append(errs, errors.New("rollout.max_failure_rate: must be between 0 and 1"))
+	}
 	return errors.Join(errs...)
 }
 
@@ -143,7 +200,7 @@ func (p Partner) Validate() error {
 // a delivery's files.
 func (p Partner) PackageDir(assetID, deliveryID string) string {
 	r := strings.NewReplacer("{asset_id}", assetID, "{delivery_id}", deliveryID)
-	return strings.Trim(r.Replace(p.Destination.Path), "/")
+	return strings.Trim(r.Replace(p.Target().Path), "/")
 }
 
 // Duration is a time.Duration written as "2s", "1m30s" in JSON and YAML.

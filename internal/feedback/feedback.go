@@ -24,7 +24,7 @@ import (
 
 // Enqueuer starts a delivery's workflow inside the caller's transaction.
 type Enqueuer interface {
-	Enqueue(ctx context.Context, tx *sql.Tx, deliveryID, partnerID string) error
+	Enqueue(ctx context.Context, tx *sql.Tx, deliveryID, partnerID string, priority int) error
 }
 
 // Service records feedback.
@@ -140,12 +140,16 @@ func (s *Service) redeliver(ctx context.Context, tx *sql.Tx, p domain.Partner, d
 		return "", err
 	}
 	now := s.Store.Now()
+	pv, err := s.Store.PartnerVersionFor(ctx, tx, p.ID, d.AssetID)
+	if err != nil {
+		return "", err
+	}
 	nd := domain.Delivery{ID: uuid.Must(uuid.NewV7()).String(), AssetID: d.AssetID, AssetVersion: d.AssetVersion, PartnerID: p.ID,
-		Action: d.Action, Status: domain.StatusQueued, RedeliveryOf: d.ID, CreatedAt: now, UpdatedAt: now}
+		PartnerVersion: pv, Action: d.Action, Status: domain.StatusQueued, RedeliveryOf: d.ID, CreatedAt: now, UpdatedAt: now}
 	if err := s.Store.InsertDelivery(ctx, tx, nd); err != nil {
 		return "", err
 	}
-	return nd.ID, s.Engine.Enqueue(ctx, tx, nd.ID, p.ID)
+	return nd.ID, s.Engine.Enqueue(ctx, tx, nd.ID, p.ID, p.Priority)
 }
 
 func dedupKey(partnerID, deliveryID string, r Report) string {

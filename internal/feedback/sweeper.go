@@ -78,11 +78,11 @@ func (s *Service) pollReceipts(ctx context.Context, p domain.Partner) error {
 	if err != nil || len(open) == 0 {
 		return err
 	}
-	cred, err := secret.Resolve(p.Destination.Credentials)
+	d := p.Target()
+	cred, err := secret.Resolve(d.Credentials)
 	if err != nil {
 		return fmt.Errorf("receipts of %s: %w", p.ID, err)
 	}
-	d := p.Destination
 	tr, err := transport.Open(ctx, d.URL, transport.Options{Secret: cred, HostKey: d.HostKey, KnownHosts: d.KnownHosts,
 		InsecureIgnoreHostKey: d.InsecureIgnoreHostKey})
 	if err != nil {

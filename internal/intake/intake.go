@@ -25,7 +25,7 @@ import (
 
 // Enqueuer starts a delivery's workflow inside the caller's transaction.
 type Enqueuer interface {
-	Enqueue(ctx context.Context, tx *sql.Tx, deliveryID, partnerID string) error
+	Enqueue(ctx context.Context, tx *sql.Tx, deliveryID, partnerID string, priority int) error
 }
 
 // Service handles notifications.
@@ -41,6 +41,9 @@ type Request struct {
 	// Partners is a list of partner ids, or the string "all".
 	Partners       Partners `json:"partners"`
 	IdempotencyKey string   `json:"idempotency_key,omitempty"`
+	// Priority, when set, overrides the partners' queue priority: 0 is the
+	// most urgent, 1000 the least.
+	Priority *int `json:"priority,omitempty"`
 }
 
 // Partners is either a list of partner ids or All.
@@ -87,7 +90,7 @@ type Response struct {
 // Decision is what happens for one partner.
 type Decision struct {
 	PartnerID  string `json:"partner_id"`
-	Action     string `json:"action"` // create, update or noop
+	Action     string `json:"action"` // create, update, noop or skip (the partner's rules refuse the asset)
 	DeliveryID string `json:"delivery_id"`
 	Reason     string `json:"reason,omitempty"`
 }
@@ -136,7 +139,7 @@ func (s *Service) Notify(ctx context.Context, req Request) (Response, error) {
 	err = s.Store.InTx(ctx, func(tx *sql.Tx) error {
 		resp.Decisions = resp.Decisions[:0]
 		for _, p := range partners {
-			dec, err := s.decide(ctx, tx, asset.ID, version, p.ID)
+			dec, err := s.decide(ctx, tx, asset, version, p, req.Priority)
 			if err != nil {
 				return err
 			}
@@ -160,8 +163,13 @@ func (s *Service) Notify(ctx context.Context, req Request) (Response, error) {
 
 // decide picks the action for one partner and, if there is work, records
 // the delivery and enqueues its workflow in tx.
-func (s *Service) decide(ctx context.Context, tx *sql.Tx, assetID string, version int, partnerID string) (Decision, error) {
+func (s *Service) decide(ctx context.Context, tx *sql.Tx, asset domain.Asset, version int, p domain.Partner, priority *int) (Decision, error) {
+	assetID, partnerID := asset.ID, p.ID
 	dec := Decision{PartnerID: partnerID, Action: string(domain.ActionCreate)}
+	if err := p.Rules.Check(asset); err != nil {
+		dec.Action, dec.Reason = "skip", err.Error()
+		return dec, nil
+	}
 	last, err := s.Store.LatestDelivery(ctx, tx, assetID, partnerID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -174,13 +182,21 @@ func (s *Service) decide(ctx context.Context, tx *sql.Tx, assetID string, versio
 	default:
 		dec.Action = string(domain.ActionUpdate)
 	}
+	pv, err := s.Store.PartnerVersionFor(ctx, tx, partnerID, assetID)
+	if err != nil {
+		return dec, err
+	}
 	now := s.Store.Now()
 	d := domain.Delivery{ID: uuid.Must(uuid.NewV7()).String(), AssetID: assetID, AssetVersion: version, PartnerID: partnerID,
-		Action: domain.Action(dec.Action), Status: domain.StatusQueued, CreatedAt: now, UpdatedAt: now}
+		PartnerVersion: pv, Action: domain.Action(dec.Action), Status: domain.StatusQueued, CreatedAt: now, UpdatedAt: now}
 	if err := s.Store.InsertDelivery(ctx, tx, d); err != nil {
 		return dec, err
 	}
-	if err := s.Engine.Enqueue(ctx, tx, d.ID, partnerID); err != nil {
+	prio := p.Priority
+	if priority != nil {
+		prio = *priority
+	}
+	if err := s.Engine.Enqueue(ctx, tx, d.ID, partnerID, prio); err != nil {
 		return dec, err
 	}
 	dec.DeliveryID = d.ID
@@ -247,6 +263,9 @@ func validate(req *Request) error {
 	}
 	slices.Sort(req.Partners.IDs)
 	req.Partners.IDs = slices.Compact(req.Partners.IDs)
+	if req.Priority != nil && (*req.Priority < 0 || *req.Priority > 1000) {
+		return refuse(CodeInvalid, "priority: want 0 (most urgent) to 1000")
+	}
 	if len(req.IdempotencyKey) > 200 {
 		return refuse(CodeInvalid, "idempotency_key: at most 200 characters")
 	}
@@ -261,7 +280,8 @@ func (r Request) fingerprint() string {
 	b, _ := json.Marshal(struct {
 		A string   `json:"a"`
 		P Partners `json:"p"`
-	}{r.AssetID, r.Partners})
+		Q *int     `json:"q,omitempty"`
+	}{r.AssetID, r.Partners, r.Priority})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }

@@ -1,7 +1,9 @@
 // Package secret resolves secret references. Profiles never hold a secret,
 // only where to find it: env:NAME reads an environment variable, file:PATH
-// reads a file. Resolved values are handed straight to the transport and
-// never logged; errors name the reference, never the value.
+// reads a file (e.g. a mounted Kubernetes secret), aws-ssm:/path reads an
+// AWS SSM Parameter Store parameter (decrypted, cached for SSMTTL).
+// Resolved values are handed straight to the transport and never logged;
+// errors name the reference, never the value.
 package secret
 
 import (
@@ -38,7 +40,12 @@ func Resolve(ref string) ([]byte, error) {
 			return nil, fmt.Errorf("secret %s: %w", ref, err)
 		}
 		return b, nil
+	case kind == "aws-ssm":
+		if !strings.HasPrefix(name, "/") {
+			return nil, fmt.Errorf("secret %q: aws-ssm parameter names start with /", ref)
+		}
+		return resolveSSM(ref, name)
 	default:
-		return nil, fmt.Errorf("secret %q: unknown kind %q (have env, file)", ref, kind)
+		return nil, fmt.Errorf("secret %q: unknown kind %q (have env, file, aws-ssm)", ref, kind)
 	}
 }

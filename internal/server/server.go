@@ -18,6 +18,7 @@ import (
 
 	"github.com/syndicate-media/syndicate/internal/api"
 	"github.com/syndicate-media/syndicate/internal/catalog"
+	"github.com/syndicate-media/syndicate/internal/event"
 	"github.com/syndicate-media/syndicate/internal/feedback"
 	"github.com/syndicate-media/syndicate/internal/intake"
 	"github.com/syndicate-media/syndicate/internal/store"
@@ -104,6 +105,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		cfg.SweepInterval = 30 * time.Second
 	}
 	s.background(func(ctx context.Context) { fb.RunSweeper(ctx, cfg.SweepInterval) })
+	s.background((&event.Dispatcher{Store: st, Log: log}).Run)
 	h := (&api.Server{Store: st, Intake: in, Feedback: fb, Log: log}).Handler()
 	s.http = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
 	go func() { s.done <- s.http.Serve(ln) }()

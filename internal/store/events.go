@@ -33,12 +33,18 @@ type Event struct {
 func EventType(state string) string { return "syndicate.delivery." + state }
 
 func (s *Store) insertEvent(ctx context.Context, tx *sql.Tx, typ string, d domain.Delivery) error {
-	data, err := json.Marshal(d)
+	return s.insertEventData(ctx, tx, typ, d.ID, d.PartnerID, d)
+}
+
+// insertEventData writes any event into the outbox inside tx; subject is
+// what the event is about (a delivery id, a partner id).
+func (s *Store) insertEventData(ctx context.Context, tx *sql.Tx, typ, subject, partnerID string, v any) error {
+	data, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
 	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO syn_events (id, type, subject, partner_id, time, data) VALUES (?, ?, ?, ?, ?, ?)`),
-		uuid.Must(uuid.NewV7()).String(), typ, d.ID, d.PartnerID, formatTime(s.Now()), string(data))
+		uuid.Must(uuid.NewV7()).String(), typ, subject, partnerID, formatTime(s.Now()), string(data))
 	if err != nil {
 		return fmt.Errorf("store: insert event: %w", err)
 	}

@@ -51,6 +51,17 @@ type Opener interface {
 	Open(ctx context.Context, name string) (io.ReadCloser, error)
 }
 
+// Resumer is implemented by transports that can continue an interrupted
+// upload instead of starting over.
+type Resumer interface {
+	// Committed reports how many leading bytes of name are safely stored
+	// (0 if the file does not exist); an upload may continue from there.
+	Committed(ctx context.Context, name string) (int64, error)
+	// PutFrom writes r into name starting at offset, keeping the first
+	// offset bytes, so that name ends up size bytes long.
+	PutFrom(ctx context.Context, name string, offset int64, r io.Reader, size int64) error
+}
+
 // FileInfo is what Stat reports about a remote file.
 type FileInfo struct {
 	Name    string
@@ -96,6 +107,14 @@ type Options struct {
 	InsecureIgnoreHostKey bool
 	// Timeout bounds connecting and each protocol round trip; 0 means 30s.
 	Timeout time.Duration
+	// Endpoint and Region address object stores (S3-compatible): an empty
+	// Endpoint means AWS itself.
+	Endpoint string
+	Region   string
+	// UploadTag identifies the delivery an upload belongs to. A transport
+	// that keeps in-progress uploads on the server (S3 multipart) must
+	// resume only uploads carrying the same tag.
+	UploadTag string
 }
 
 // Factory opens a Transport for a destination URL.

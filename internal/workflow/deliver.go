@@ -47,14 +47,18 @@ func (e *Engine) deliver(ctx dbos.Context, deliveryID string) (Result, error) {
 		return Result{}, e.fail(ctx, deliveryID, err)
 	}
 	retry := j.Partner.Retry
+	attempts := max(retry.MaxAttempts, 1)
+	if retry.Deadline > 0 {
+		attempts = 1 << 20 // the deadline, not the count, ends the retries
+	}
 	res, err := dbos.RunAsStep(ctx, func(c context.Context) (Result, error) {
 		return e.steps.transfer(c, j, plan)
 	}, dbos.WithStepName("transfer"),
-		dbos.WithStepMaxRetries(max(retry.MaxAttempts, 1)-1),
+		dbos.WithStepMaxRetries(attempts-1),
 		dbos.WithStepBaseInterval(time.Duration(retry.BaseInterval)),
 		dbos.WithStepBackoffFactor(2),
 		dbos.WithStepMaxInterval(10*time.Minute),
-		dbos.WithStepRetryPredicate(func(err error) bool { return !transport.IsPermanent(err) }))
+		dbos.WithStepRetryPredicate(retryable(j, e.steps.store.Now)))
 	if err != nil {
 		return Result{}, e.fail(ctx, deliveryID, err)
 	}
@@ -130,9 +134,25 @@ func (s *steps) start(ctx context.Context, id string) (job, error) {
 	if err != nil {
 		return job{}, err
 	}
-	p, err := s.store.GetPartner(ctx, d.PartnerID)
+	// The profile version chosen at intake, so a rollout or a later change
+	// does not alter a delivery already under way.
+	v, err := s.store.GetPartnerVersion(ctx, d.PartnerID, d.PartnerVersion)
 	if err != nil {
 		return job{}, fmt.Errorf("partner of delivery %s: %w", id, err)
 	}
-	return job{Delivery: d, Asset: a, Partner: p}, nil
+	return job{Delivery: d, Asset: a, Partner: v.Partner}, nil
+}
+
+// retryable says whether a failed transfer is tried again: never for a
+// permanent error; with a deadline, until the deadline has passed.
+func retryable(j job, now func() time.Time) func(error) bool {
+	return func(err error) bool {
+		if transport.IsPermanent(err) {
+			return false
+		}
+		if dl := time.Duration(j.Partner.Retry.Deadline); dl > 0 && j.Delivery.StartedAt != nil {
+			return now().Before(j.Delivery.StartedAt.Add(dl))
+		}
+		return true
+	}
 }

@@ -104,10 +104,13 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Engine, error) {
 // Enqueue starts the delivery's workflow inside tx: it runs only if tx
 // commits. The workflow ID is derived from the delivery ID, so enqueueing
 // the same delivery twice cannot start two workflows.
-func (e *Engine) Enqueue(ctx context.Context, tx *sql.Tx, deliveryID, partnerID string) error {
+//
+// priority orders the queue: lower numbers are dequeued first.
+func (e *Engine) Enqueue(ctx context.Context, tx *sql.Tx, deliveryID, partnerID string, priority int) error {
 	_, err := dbos.Enqueue[Result](e.ctx, QueueName, workflowName, deliveryID,
 		dbos.WithEnqueueWorkflowID(WorkflowID(deliveryID)),
 		dbos.WithEnqueueQueuePartitionKey(partnerID),
+		dbos.WithEnqueuePriority(uint(max(priority, 0))),
 		dbos.WithEnqueueApplicationVersion(appVersion),
 		dbos.WithEnqueueTransaction(tx))
 	if err != nil {

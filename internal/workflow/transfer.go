@@ -1,12 +1,14 @@
 package workflow
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path"
 	"strings"
@@ -38,7 +40,7 @@ func (s *steps) transfer(ctx context.Context, j job, plan packaging.Plan) (Resul
 	log.Info("transfer started", "files", len(plan.Files)+1)
 	var sent atomic.Int64
 	stop := s.reportProgress(ctx, id, &sent)
-	res, err := send(ctx, j, plan, &sent)
+	res, err := send(ctx, log, j, plan, &sent)
 	stop()
 	if err != nil {
 		log.Warn("transfer attempt failed", "error", err, "permanent", transport.IsPermanent(err))
@@ -76,14 +78,15 @@ func (s *steps) reportProgress(ctx context.Context, id string, sent *atomic.Int6
 
 // send opens the partner's transport and writes every file of the plan,
 // then the manifest with the checksums computed on the way.
-func send(ctx context.Context, j job, plan packaging.Plan, sent *atomic.Int64) (Result, error) {
-	dest := j.Partner.Destination
+func send(ctx context.Context, log *slog.Logger, j job, plan packaging.Plan, sent *atomic.Int64) (Result, error) {
+	dest := j.Partner.Target()
 	cred, err := secret.Resolve(dest.Credentials)
 	if err != nil {
 		return Result{}, transport.Permanent(fmt.Errorf("credentials: %w", err))
 	}
 	tr, err := transport.Open(ctx, dest.URL, transport.Options{
 		Secret: cred, HostKey: dest.HostKey, KnownHosts: dest.KnownHosts, InsecureIgnoreHostKey: dest.InsecureIgnoreHostKey,
+		Endpoint: dest.Endpoint, Region: dest.Region, UploadTag: shortID(j.Delivery.ID),
 	})
 	if err != nil {
 		return Result{}, err
@@ -95,10 +98,11 @@ func send(ctx context.Context, j job, plan packaging.Plan, sent *atomic.Int64) (
 		lim = rate.NewLimiter(rate.Limit(dest.MaxBytesPerSecond), burst)
 	}
 	dir := j.Partner.PackageDir(j.Asset.ID, j.Delivery.ID)
+	snd := &sender{log: log, tr: tr, lim: lim, sent: sent, tag: shortID(j.Delivery.ID)}
 	m := domain.Manifest{DeliveryID: j.Delivery.ID, AssetID: j.Asset.ID, AssetVersion: j.Delivery.AssetVersion,
 		PartnerID: j.Partner.ID, Action: j.Delivery.Action}
 	for _, f := range plan.Files {
-		sum, err := sendFile(ctx, tr, path.Join(dir, f.Name), f, lim, sent)
+		sum, err := snd.sendFile(ctx, path.Join(dir, f.Name), f)
 		if err != nil {
 			return Result{}, err
 		}
@@ -110,35 +114,68 @@ func send(ctx context.Context, j job, plan packaging.Plan, sent *atomic.Int64) (
 	}
 	body = append(body, '\n')
 	mf := packaging.File{Name: packaging.ManifestName, Role: "manifest", Size: int64(len(body))}
-	if _, err := putVerified(ctx, tr, path.Join(dir, mf.Name), strings.NewReader(string(body)), mf, lim, sent); err != nil {
+	if _, err := snd.put(ctx, path.Join(dir, mf.Name), bytes.NewReader(body), mf); err != nil {
 		return Result{}, err
 	}
 	loc := strings.TrimRight(dest.URL, "/") + "/" + dir
 	return Result{Files: len(m.Files) + 1, Bytes: m.TotalBytes() + mf.Size, Location: loc}, nil
 }
 
+// sender writes the files of one delivery attempt.
+type sender struct {
+	log  *slog.Logger
+	tr   transport.Transport
+	lim  *rate.Limiter
+	sent *atomic.Int64
+	// tag makes temporary names unique to the delivery, so a partial file
+	// left by another delivery is never mistaken for this one's.
+	tag string
+}
+
 // sendFile streams one source file to name and returns its sha256.
-func sendFile(ctx context.Context, tr transport.Transport, name string, f packaging.File, lim *rate.Limiter, sent *atomic.Int64) (string, error) {
+func (s *sender) sendFile(ctx context.Context, name string, f packaging.File) (string, error) {
 	src, err := os.Open(f.Source)
 	if err != nil {
 		return "", transport.Permanent(fmt.Errorf("source %s: %w", f.Name, err))
 	}
 	defer src.Close()
-	return putVerified(ctx, tr, name, src, f, lim, sent)
+	return s.put(ctx, name, src, f)
 }
 
-// putVerified writes r to a temporary name, checks size and checksum, and
+// put writes src to a temporary name, checks size and checksum, and
 // renames it into place; a partner never sees a partial file under the
-// final name. It returns the sha256 of what was sent.
-func putVerified(ctx context.Context, tr transport.Transport, name string, r io.Reader, f packaging.File, lim *rate.Limiter, sent *atomic.Int64) (string, error) {
+// final name. If the transport holds part of the temporary file from an
+// interrupted attempt, it continues from there, hashing the part already
+// sent from the local source. It returns the sha256 of the whole file.
+func (s *sender) put(ctx context.Context, name string, src io.ReadSeeker, f packaging.File) (string, error) {
 	h := sha256.New()
-	cr := &countingReader{r: io.TeeReader(r, h), ctx: ctx, lim: lim, sent: sent}
 	target := name
-	rn, canRename := tr.(transport.Renamer)
+	rn, canRename := s.tr.(transport.Renamer)
 	if canRename {
-		target = name + ".partial"
+		target = name + "." + s.tag + ".partial"
 	}
-	if err := tr.Put(ctx, target, cr, f.Size); err != nil {
+	var off int64
+	rs, canResume := s.tr.(transport.Resumer)
+	if canResume && f.Size > 0 {
+		if n, err := rs.Committed(ctx, target); err == nil && n <= f.Size {
+			off = n
+		}
+	}
+	if off > 0 {
+		if _, err := io.CopyN(h, src, off); err != nil {
+			return "", transport.Permanent(fmt.Errorf("source %s: %w", f.Name, err))
+		}
+		s.sent.Add(off)
+		s.log.Info("resuming upload", "file", name, "offset", off, "size", f.Size)
+	}
+	cr := &countingReader{r: io.TeeReader(src, h), ctx: ctx, lim: s.lim, sent: s.sent, n: off}
+	var err error
+	if off > 0 {
+		err = rs.PutFrom(ctx, target, off, cr, f.Size)
+	} else {
+		err = s.tr.Put(ctx, target, cr, f.Size)
+	}
+	if err != nil {
 		return "", err
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
@@ -148,7 +185,7 @@ func putVerified(ctx context.Context, tr transport.Transport, name string, r io.
 	if f.SHA256 != "" && sum != f.SHA256 {
 		return "", transport.Permanent(fmt.Errorf("source %s: sha256 %s does not match the catalog's %s", f.Name, sum, f.SHA256))
 	}
-	fi, err := tr.Stat(ctx, target)
+	fi, err := s.tr.Stat(ctx, target)
 	if err != nil {
 		return "", fmt.Errorf("verify %s: %w", name, err)
 	}
@@ -161,6 +198,11 @@ func putVerified(ctx context.Context, tr transport.Transport, name string, r io.
 		}
 	}
 	return sum, nil
+}
+
+func shortID(id string) string {
+	id = strings.ReplaceAll(id, "-", "")
+	return id[max(len(id)-12, 0):]
 }
 
 // countingReader counts bytes, honours the partner's rate limit and stops

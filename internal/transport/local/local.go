@@ -51,7 +51,22 @@ func (c *Client) path(name string) (string, error) {
 
 // Put writes r to name through a file it then closes; the delivery step
 // writes to a temporary name and renames, so readers never see a half file.
-func (c *Client) Put(ctx context.Context, name string, r io.Reader, _ int64) error {
+func (c *Client) Put(ctx context.Context, name string, r io.Reader, size int64) error {
+	return c.PutFrom(ctx, name, 0, r, size)
+}
+
+// Committed is the file's size: writes are sequential, so every byte
+// before the end is there.
+func (c *Client) Committed(ctx context.Context, name string) (int64, error) {
+	fi, err := c.Stat(ctx, name)
+	if errors.Is(err, transport.ErrNotFound) {
+		return 0, nil
+	}
+	return fi.Size, err
+}
+
+// PutFrom writes r into name from offset on (0 starts a new file).
+func (c *Client) PutFrom(ctx context.Context, name string, offset int64, r io.Reader, size int64) error {
 	p, err := c.path(name)
 	if err != nil {
 		return err
@@ -62,13 +77,29 @@ func (c *Client) Put(ctx context.Context, name string, r io.Reader, _ int64) err
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return fmt.Errorf("local: mkdir: %w", err)
 	}
-	f, err := os.Create(p)
+	flags := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	if offset > 0 {
+		flags = os.O_WRONLY
+	}
+	f, err := os.OpenFile(p, flags, 0o644)
 	if err != nil {
 		return fmt.Errorf("local: create %s: %w", name, err)
+	}
+	if offset > 0 {
+		if _, err := f.Seek(offset, io.SeekStart); err != nil {
+			f.Close()
+			return fmt.Errorf("local: seek %s: %w", name, err)
+		}
 	}
 	if _, err := io.Copy(f, transport.ContextReader(ctx, r)); err != nil {
 		f.Close()
 		return fmt.Errorf("local: write %s: %w", name, err)
+	}
+	if size >= 0 {
+		if err := f.Truncate(size); err != nil {
+			f.Close()
+			return fmt.Errorf("local: truncate %s: %w", name, err)
+		}
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
@@ -147,4 +178,5 @@ var (
 	_ transport.Transport = (*Client)(nil)
 	_ transport.Renamer   = (*Client)(nil)
 	_ transport.Opener    = (*Client)(nil)
+	_ transport.Resumer   = (*Client)(nil)
 )

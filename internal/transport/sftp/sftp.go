@@ -279,7 +279,31 @@ func fail(ctx context.Context, op, name string, err error) error {
 
 // Put writes r to name through concurrent requests, creating parent
 // directories. The delivery step writes to a temporary name and renames.
-func (c *Client) Put(ctx context.Context, name string, r io.Reader, _ int64) error {
+func (c *Client) Put(ctx context.Context, name string, r io.Reader, size int64) error {
+	return c.PutFrom(ctx, name, 0, r, size)
+}
+
+// safetyWindow is how far before the remote size a resumed upload starts
+// again: with concurrent writes, the requests in flight when the
+// connection broke may have left holes just below the highest offset.
+const safetyWindow = maxConcurrency * maxPacket
+
+// Committed is the remote size less the safety window.
+func (c *Client) Committed(ctx context.Context, name string) (int64, error) {
+	fi, err := c.Stat(ctx, name)
+	if errors.Is(err, transport.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return max(fi.Size-safetyWindow, 0), nil
+}
+
+// PutFrom writes r into name from offset on (0 starts a new file). It
+// opens without O_APPEND and seeks: servers differ on O_APPEND, and the
+// pkg/sftp server ignores it.
+func (c *Client) PutFrom(ctx context.Context, name string, offset int64, r io.Reader, size int64) error {
 	p, err := c.path(name)
 	if err != nil {
 		return err
@@ -293,14 +317,30 @@ func (c *Client) Put(ctx context.Context, name string, r io.Reader, _ int64) err
 			return fail(ctx, "mkdir for", name, err)
 		}
 	}
-	f, err := c.sftp.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
+	flags := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	if offset > 0 {
+		flags = os.O_WRONLY
+	}
+	f, err := c.sftp.OpenFile(p, flags)
 	if err != nil {
 		return fail(ctx, "create", name, err)
+	}
+	if offset > 0 {
+		if _, err := f.Seek(offset, io.SeekStart); err != nil {
+			_ = f.Close()
+			return fail(ctx, "seek", name, err)
+		}
 	}
 	// ReadFrom on a reader of unknown size sends one request at a time.
 	if _, err := f.ReadFromWithConcurrency(transport.ContextReader(ctx, r), maxConcurrency); err != nil {
 		_ = f.Close()
 		return fail(ctx, "write", name, err)
+	}
+	if size >= 0 && offset > 0 {
+		if err := f.Truncate(size); err != nil {
+			_ = f.Close()
+			return fail(ctx, "truncate", name, err)
+		}
 	}
 	if err := f.Close(); err != nil {
 		return fail(ctx, "close", name, err)
@@ -398,4 +438,5 @@ var (
 	_ transport.Transport = (*Client)(nil)
 	_ transport.Renamer   = (*Client)(nil)
 	_ transport.Opener    = (*Client)(nil)
+	_ transport.Resumer   = (*Client)(nil)
 )

@@ -98,6 +98,34 @@ func Run(t *testing.T, open Open) {
 				t.Fatalf("source still there after Rename: %v", err)
 			}
 		}},
+		{"Resume", func(t *testing.T, tr transport.Transport) {
+			rs, ok := tr.(transport.Resumer)
+			if !ok {
+				t.Skip("transport cannot resume")
+			}
+			if n, err := rs.Committed(ctx, "r/never.bin"); err != nil || n != 0 {
+				t.Fatalf("Committed of a missing file = %d, %v", n, err)
+			}
+			data := randomBytes(t, 5<<20+333)
+			half := int64(len(data) / 2)
+			// An upload that stopped half way.
+			if err := tr.Put(ctx, "r/big.bin", bytes.NewReader(data[:half]), -1); err != nil {
+				t.Fatal(err)
+			}
+			off, err := rs.Committed(ctx, "r/big.bin")
+			if err != nil || off < 0 || off > half {
+				t.Fatalf("Committed = %d, %v; want 0..%d", off, err, half)
+			}
+			if err := rs.PutFrom(ctx, "r/big.bin", off, bytes.NewReader(data[off:]), int64(len(data))); err != nil {
+				t.Fatalf("PutFrom %d: %v", off, err)
+			}
+			checkContent(t, tr, "r/big.bin", data)
+			// Resuming a complete file from the middle leaves it whole.
+			if err := rs.PutFrom(ctx, "r/big.bin", 100, bytes.NewReader(data[100:]), int64(len(data))); err != nil {
+				t.Fatal(err)
+			}
+			checkContent(t, tr, "r/big.bin", data)
+		}},
 		{"ReaderError", func(t *testing.T, tr transport.Transport) {
 			boom := errors.New("source broke")
 			r := io.MultiReader(bytes.NewReader(randomBytes(t, 300<<10)), errReader{boom})

@@ -1,0 +1,64 @@
+package workflow_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/syndicate-media/syndicate/internal/domain"
+	"github.com/syndicate-media/syndicate/internal/intake"
+	"github.com/syndicate-media/syndicate/internal/store/storetest"
+	"github.com/syndicate-media/syndicate/internal/workflow"
+)
+
+func TestShadowRulesPriorityDeadline(t *testing.T) {
+	e := start(t, storetest.SQLite(t))
+	ctx := context.Background()
+	real, shadow := t.TempDir(), t.TempDir()
+	e.partner(t, "shadowed", "file://"+real, func(p *domain.Partner) {
+		p.Shadow = &domain.Destination{URL: "file://" + shadow}
+		p.Priority = 7
+	})
+	e.partner(t, "picky", "file://"+t.TempDir(), func(p *domain.Partner) {
+		p.Rules = domain.Rules{RequiredFields: []string{"metadata.synopsis", "images.poster"}}
+	})
+	blocker := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(blocker, []byte("x"), 0o644)
+	e.partner(t, "patient", "file://"+blocker+"/in", func(p *domain.Partner) {
+		p.Retry = domain.Retry{MaxAttempts: 1, BaseInterval: domain.Duration(20 * time.Millisecond), Deadline: domain.Duration(400 * time.Millisecond)}
+	})
+	e.asset(t, "ep-1", "Pilot")
+	resp, err := e.intake.Notify(ctx, intake.Request{AssetID: "ep-1", Partners: intake.Partners{All: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]intake.Decision{}
+	for _, d := range resp.Decisions {
+		got[d.PartnerID] = d
+	}
+	if d := got["picky"]; d.Action != "skip" || d.DeliveryID != "" || !strings.Contains(d.Reason, "metadata.synopsis, images.poster") {
+		t.Fatalf("picky: %+v", d)
+	}
+	// Shadow mode: the package lands at the shadow destination only.
+	waitTerminal(t, e.store, got["shadowed"].DeliveryID)
+	if _, err := os.Stat(filepath.Join(shadow, "ep-1", "manifest.json")); err != nil {
+		t.Fatalf("shadow destination: %v", err)
+	}
+	if entries, _ := os.ReadDir(real); len(entries) != 0 {
+		t.Fatalf("shadow mode wrote to the real destination: %v", entries)
+	}
+	// The queue priority reached the engine.
+	var prio int
+	if err := e.store.DB.QueryRow(`SELECT priority FROM workflow_status WHERE workflow_uuid = ?`,
+		workflow.WorkflowID(got["shadowed"].DeliveryID)).Scan(&prio); err != nil || prio != 7 {
+		t.Fatalf("priority in the queue = %d, %v; want 7", prio, err)
+	}
+	// A deadline keeps retrying past max_attempts, then gives up.
+	d := waitTerminal(t, e.store, got["patient"].DeliveryID)
+	if d.Status != domain.StatusFailed || d.Attempts < 3 {
+		t.Fatalf("patient: %+v (want failed after several attempts within the deadline)", d)
+	}
+}
