@@ -92,11 +92,7 @@ func send(ctx context.Context, log *slog.Logger, j job, plan packaging.Plan, sen
 		return Result{}, err
 	}
 	defer tr.Close()
-	var lim *rate.Limiter
-	if dest.MaxBytesPerSecond > 0 {
-		burst := int(min(max(dest.MaxBytesPerSecond/4, 4<<10), 1<<20))
-		lim = rate.NewLimiter(rate.Limit(dest.MaxBytesPerSecond), burst)
-	}
+	lim := limiter(dest.MaxBytesPerSecond)
 	dir := j.Partner.PackageDir(j.Asset.ID, j.Delivery.ID)
 	snd := &sender{log: log, tr: tr, lim: lim, sent: sent, tag: shortID(j.Delivery.ID)}
 	m := domain.Manifest{DeliveryID: j.Delivery.ID, AssetID: j.Asset.ID, AssetVersion: j.Delivery.AssetVersion,
@@ -231,4 +227,25 @@ func (c *countingReader) Read(p []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// Upload sends one local file through tr exactly as a delivery does —
+// temporary name, resume, sha256 while streaming, size check, rename —
+// and returns its sha256. The bench command measures this path.
+func Upload(ctx context.Context, log *slog.Logger, tr transport.Transport, name, source string, bytesPerSecond int64) (string, error) {
+	fi, err := os.Stat(source)
+	if err != nil {
+		return "", err
+	}
+	s := &sender{log: log, tr: tr, lim: limiter(bytesPerSecond), sent: new(atomic.Int64), tag: "bench"}
+	return s.sendFile(ctx, name, packaging.File{Name: path.Base(name), Role: "bench", Size: fi.Size(), Source: source})
+}
+
+// limiter caps a transfer at bytesPerSecond (nil: no cap), with a burst
+// of a quarter second so the rate holds at small scales too.
+func limiter(bytesPerSecond int64) *rate.Limiter {
+	if bytesPerSecond <= 0 {
+		return nil
+	}
+	return rate.NewLimiter(rate.Limit(bytesPerSecond), int(min(max(bytesPerSecond/4, 4<<10), 1<<20)))
 }
