@@ -44,6 +44,12 @@ func TestFeedbackCLI(t *testing.T) {
 			t.Fatalf("not delivered: %+v %v", d, err)
 		}
 	}
+	if out := cli(t, p.url, "deliveries", "watch", id); !strings.Contains(out, "delivered") || !strings.Contains(out, "100%") {
+		t.Fatalf("watch: %q", out)
+	}
+	if msg := cliFails(t, p.url, "deliveries", "retry", id); !strings.Contains(msg, "cannot retry a delivery that is delivered") {
+		t.Fatalf("retry of a delivered delivery: %q", msg)
+	}
 	out := cli(t, p.url, "partners", "keys", "create", "tv2")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	key := lines[len(lines)-1]

@@ -57,6 +57,19 @@ func cli(t *testing.T, url string, args ...string) string {
 	return out.String()
 }
 
+// cliFails runs a client command that must fail and returns its stderr.
+func cliFails(t *testing.T, url string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), "SYNDICATE_URL="+url, "SYNDICATE_TOKEN="+token)
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Run(); err == nil {
+		t.Fatalf("syndicate %v succeeded, want a failure", args)
+	}
+	return errb.String()
+}
+
 type proc struct {
 	cmd *exec.Cmd
 	url string

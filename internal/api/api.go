@@ -29,6 +29,8 @@ type Server struct {
 	Log    *slog.Logger
 	// Feedback records partner feedback and checks partner keys.
 	Feedback *feedback.Service
+	// Control cancels, retries and reprioritizes deliveries.
+	Control Controller
 	// Ready reports whether the engine runs; /readyz answers 503 until then.
 	Ready func() bool
 
@@ -44,6 +46,8 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/notifications", auth(s.postNotification))
 	mux.Handle("GET /v1/deliveries", auth(s.listDeliveries))
 	mux.Handle("GET /v1/deliveries/{id}", auth(s.getDelivery))
+	mux.Handle("POST /v1/deliveries/{id}", auth(s.deliveryAction)) // {id}:cancel, :retry, :priority
+	mux.Handle("POST /v1/deliveries/{id}/{action}", auth(s.deliveryAction))
 	mux.Handle("PUT /v1/assets/{id}", auth(s.putAsset))
 	mux.Handle("GET /v1/assets/{id}", auth(s.getAsset))
 	mux.Handle("PUT /v1/partners/{id}", auth(s.putPartner))

@@ -27,7 +27,7 @@ var commands = map[string]command{
 	"serve":      {"run the server (API + delivery workers)", runServe},
 	"demo":       {"deliver a sample catalog to two demo partners, end to end, and check every file", runDemo},
 	"notify":     {"ask for an asset to be delivered to partners", runNotify},
-	"deliveries": {"list deliveries or show one (list|show ID)", runDeliveries},
+	"deliveries": {"list, show, watch, cancel, retry or reprioritize deliveries", runDeliveries},
 	"assets":     {"load assets into the built-in catalog (import FILE)", runAssets},
 	"partners":   {"create or update partner profiles (apply -f FILE); partner API keys (keys create|list|revoke)", runPartners},
 	"feedback":   {"report feedback on a delivery as a partner would (send), to test an integration", runFeedback},

@@ -45,8 +45,13 @@ func runNotify(ctx context.Context, env *Env, args []string) error {
 }
 
 func runDeliveries(ctx context.Context, env *Env, args []string) error {
+	if len(args) > 0 {
+		if run, ok := deliveryCommands[args[0]]; ok {
+			return run(ctx, env, args[1:])
+		}
+	}
 	if len(args) == 0 || (args[0] != "list" && args[0] != "show") {
-		fmt.Fprintln(env.Stderr, "Usage: syndicate deliveries list [flags] | syndicate deliveries show [flags] ID")
+		fmt.Fprint(env.Stderr, deliveriesUsage)
 		return errUsage
 	}
 	fs := newFlags(env, "deliveries "+args[0], "deliveries "+args[0]+" [flags]")

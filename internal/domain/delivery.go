@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -10,7 +11,7 @@ import (
 type Status string
 
 // The delivery states. A delivery starts queued and ends delivered, failed
-// or cancelled; failed can be queued again for a redelivery.
+// or cancelled; failed and cancelled can be queued again (a retry).
 const (
 	StatusQueued       Status = "queued"
 	StatusPackaging    Status = "packaging"
@@ -28,7 +29,7 @@ var transitions = map[Status][]Status{
 	StatusTransferring: {StatusTransferring, StatusDelivered, StatusFailed, StatusCancelled},
 	StatusFailed:       {StatusQueued},
 	StatusDelivered:    {},
-	StatusCancelled:    {},
+	StatusCancelled:    {StatusQueued},
 }
 
 // Statuses lists every status in lifecycle order.
@@ -42,6 +43,10 @@ func (s Status) Terminal() bool {
 
 // Valid reports whether s is a known status.
 func (s Status) Valid() bool { _, ok := transitions[s]; return ok }
+
+// ErrNotQueued is returned when a change that needs a queued delivery
+// (a new priority) comes after it left the queue.
+var ErrNotQueued = errors.New("delivery is no longer waiting in the queue")
 
 // TransitionError is returned for a move the state machine forbids.
 type TransitionError struct{ From, To Status }
@@ -75,18 +80,26 @@ type Delivery struct {
 	AssetVersion int    `json:"asset_version"`
 	PartnerID    string `json:"partner_id"`
 	// PartnerVersion is the partner profile version this delivery uses.
-	PartnerVersion int        `json:"partner_version,omitempty"`
-	Action         Action     `json:"action"`
-	Status         Status     `json:"status"`
-	Attempts       int        `json:"attempts"`
-	Files          int        `json:"files"`
-	Bytes          int64      `json:"bytes"`
-	Location       string     `json:"location,omitempty"`
-	LastError      string     `json:"last_error,omitempty"`
-	Ack            Ack        `json:"ack,omitempty"`
-	AckReason      string     `json:"ack_reason,omitempty"`
-	AckAt          *time.Time `json:"ack_at,omitempty"`
-	PartnerRef     string     `json:"partner_ref,omitempty"`
+	PartnerVersion int    `json:"partner_version,omitempty"`
+	Action         Action `json:"action"`
+	Status         Status `json:"status"`
+	Attempts       int    `json:"attempts"`
+	Files          int    `json:"files"`
+	Bytes          int64  `json:"bytes"`
+	// TotalBytes is the package's planned size; with Bytes and Rate
+	// (bytes/s over the last second) it gives progress and ETA.
+	TotalBytes int64 `json:"total_bytes,omitempty"`
+	Rate       int64 `json:"rate,omitempty"`
+	// Priority is the delivery's place in the queue: lower goes first.
+	Priority int `json:"priority"`
+	// Run counts operator retries; each run is its own workflow.
+	Run        int        `json:"run,omitempty"`
+	Location   string     `json:"location,omitempty"`
+	LastError  string     `json:"last_error,omitempty"`
+	Ack        Ack        `json:"ack,omitempty"`
+	AckReason  string     `json:"ack_reason,omitempty"`
+	AckAt      *time.Time `json:"ack_at,omitempty"`
+	PartnerRef string     `json:"partner_ref,omitempty"`
 	// RedeliveryOf names the rejected delivery this one sends again.
 	RedeliveryOf string     `json:"redelivery_of,omitempty"`
 	CreatedAt    time.Time  `json:"created_at"`
@@ -122,4 +135,12 @@ func (d Delivery) Seconds() float64 {
 		end = *d.FinishedAt
 	}
 	return end.Sub(*d.StartedAt).Seconds()
+}
+
+// ETA is the estimated time left for a transfer in progress, or 0.
+func (d Delivery) ETA() time.Duration {
+	if d.Status != StatusTransferring || d.Rate <= 0 || d.TotalBytes <= d.Bytes {
+		return 0
+	}
+	return time.Duration(float64(d.TotalBytes-d.Bytes) / float64(d.Rate) * float64(time.Second))
 }

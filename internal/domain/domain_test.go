@@ -22,6 +22,7 @@ func TestTransitions(t *testing.T) {
 		{StatusTransferring, StatusFailed}:       true,
 		{StatusTransferring, StatusCancelled}:    true,
 		{StatusFailed, StatusQueued}:             true,
+		{StatusCancelled, StatusQueued}:          true,
 	}
 	// Every pair of states is checked, so a new edge in the table must be
 	// added here too.

@@ -24,7 +24,7 @@ import (
 
 // Enqueuer starts a delivery's workflow inside the caller's transaction.
 type Enqueuer interface {
-	Enqueue(ctx context.Context, tx *sql.Tx, deliveryID, partnerID string, priority int) error
+	Enqueue(ctx context.Context, tx *sql.Tx, d domain.Delivery) error
 }
 
 // Service records feedback.
@@ -145,11 +145,12 @@ func (s *Service) redeliver(ctx context.Context, tx *sql.Tx, p domain.Partner, d
 		return "", err
 	}
 	nd := domain.Delivery{ID: uuid.Must(uuid.NewV7()).String(), AssetID: d.AssetID, AssetVersion: d.AssetVersion, PartnerID: p.ID,
-		PartnerVersion: pv, Action: d.Action, Status: domain.StatusQueued, RedeliveryOf: d.ID, CreatedAt: now, UpdatedAt: now}
+		PartnerVersion: pv, Action: d.Action, Status: domain.StatusQueued, RedeliveryOf: d.ID, Priority: p.Priority,
+		CreatedAt: now, UpdatedAt: now}
 	if err := s.Store.InsertDelivery(ctx, tx, nd); err != nil {
 		return "", err
 	}
-	return nd.ID, s.Engine.Enqueue(ctx, tx, nd.ID, p.ID, p.Priority)
+	return nd.ID, s.Engine.Enqueue(ctx, tx, nd)
 }
 
 func dedupKey(partnerID, deliveryID string, r Report) string {

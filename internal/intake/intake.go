@@ -25,7 +25,7 @@ import (
 
 // Enqueuer starts a delivery's workflow inside the caller's transaction.
 type Enqueuer interface {
-	Enqueue(ctx context.Context, tx *sql.Tx, deliveryID, partnerID string, priority int) error
+	Enqueue(ctx context.Context, tx *sql.Tx, d domain.Delivery) error
 }
 
 // Service handles notifications.
@@ -188,15 +188,15 @@ func (s *Service) decide(ctx context.Context, tx *sql.Tx, asset domain.Asset, ve
 	}
 	now := s.Store.Now()
 	d := domain.Delivery{ID: uuid.Must(uuid.NewV7()).String(), AssetID: assetID, AssetVersion: version, PartnerID: partnerID,
-		PartnerVersion: pv, Action: domain.Action(dec.Action), Status: domain.StatusQueued, CreatedAt: now, UpdatedAt: now}
+		PartnerVersion: pv, Action: domain.Action(dec.Action), Status: domain.StatusQueued, Priority: p.Priority,
+		CreatedAt: now, UpdatedAt: now}
+	if priority != nil {
+		d.Priority = *priority
+	}
 	if err := s.Store.InsertDelivery(ctx, tx, d); err != nil {
 		return dec, err
 	}
-	prio := p.Priority
-	if priority != nil {
-		prio = *priority
-	}
-	if err := s.Engine.Enqueue(ctx, tx, d.ID, partnerID, prio); err != nil {
+	if err := s.Engine.Enqueue(ctx, tx, d); err != nil {
 		return dec, err
 	}
 	dec.DeliveryID = d.ID

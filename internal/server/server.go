@@ -106,7 +106,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.background(func(ctx context.Context) { fb.RunSweeper(ctx, cfg.SweepInterval) })
 	s.background((&event.Dispatcher{Store: st, Log: log}).Run)
-	h := (&api.Server{Store: st, Intake: in, Feedback: fb, Log: log}).Handler()
+	h := (&api.Server{Store: st, Intake: in, Feedback: fb, Control: s.Engine, Log: log}).Handler()
 	s.http = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
 	go func() { s.done <- s.http.Serve(ln) }()
 	return s, nil

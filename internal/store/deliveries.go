@@ -11,16 +11,16 @@ import (
 )
 
 const deliveryColumns = `id, asset_id, asset_version, partner_id, action, status, attempts, files, bytes,
-	location, last_error, created_at, updated_at, started_at, finished_at, ack, ack_reason, ack_at, partner_ref, redelivery_of, partner_version`
+	location, last_error, created_at, updated_at, started_at, finished_at, ack, ack_reason, ack_at, partner_ref, redelivery_of, partner_version, total_bytes, rate, priority, run`
 
 // InsertDelivery records a new delivery, and its first event, inside tx:
 // the same transaction that enqueues its workflow.
 func (s *Store) InsertDelivery(ctx context.Context, tx *sql.Tx, d domain.Delivery) error {
 	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO syn_deliveries (`+deliveryColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		d.ID, d.AssetID, d.AssetVersion, d.PartnerID, string(d.Action), string(d.Status), d.Attempts, d.Files, d.Bytes,
 		d.Location, d.LastError, formatTime(d.CreatedAt), formatTime(d.UpdatedAt), nullTime(d.StartedAt), nullTime(d.FinishedAt),
-		string(d.Ack), d.AckReason, nullTime(d.AckAt), d.PartnerRef, d.RedeliveryOf, d.PartnerVersion)
+		string(d.Ack), d.AckReason, nullTime(d.AckAt), d.PartnerRef, d.RedeliveryOf, d.PartnerVersion, d.TotalBytes, d.Rate, d.Priority, d.Run)
 	if err != nil {
 		return fmt.Errorf("store: insert delivery %s: %w", d.ID, err)
 	}
@@ -121,10 +121,11 @@ func (s *Store) UpdateDeliveryTx(ctx context.Context, tx *sql.Tx, id string, fn 
 	}
 	d.UpdatedAt = s.Now()
 	_, err = tx.ExecContext(ctx, s.q(`UPDATE syn_deliveries SET status = ?, attempts = ?, files = ?, bytes = ?, location = ?,
-		last_error = ?, updated_at = ?, started_at = ?, finished_at = ?, ack = ?, ack_reason = ?, ack_at = ?, partner_ref = ?
-		WHERE id = ?`),
+		last_error = ?, updated_at = ?, started_at = ?, finished_at = ?, ack = ?, ack_reason = ?, ack_at = ?, partner_ref = ?,
+		total_bytes = ?, rate = ?, priority = ?, run = ? WHERE id = ?`),
 		string(d.Status), d.Attempts, d.Files, d.Bytes, d.Location, d.LastError, formatTime(d.UpdatedAt),
-		nullTime(d.StartedAt), nullTime(d.FinishedAt), string(d.Ack), d.AckReason, nullTime(d.AckAt), d.PartnerRef, id)
+		nullTime(d.StartedAt), nullTime(d.FinishedAt), string(d.Ack), d.AckReason, nullTime(d.AckAt), d.PartnerRef,
+		d.TotalBytes, d.Rate, d.Priority, d.Run, id)
 	if err != nil {
 		return d, err
 	}
@@ -156,7 +157,7 @@ func scanDelivery(row scanner) (domain.Delivery, error) {
 	var started, finished, ackAt sql.NullString
 	var ack string
 	err := row.Scan(&d.ID, &d.AssetID, &d.AssetVersion, &d.PartnerID, &action, &status, &d.Attempts, &d.Files, &d.Bytes,
-		&d.Location, &d.LastError, &created, &updated, &started, &finished, &ack, &d.AckReason, &ackAt, &d.PartnerRef, &d.RedeliveryOf, &d.PartnerVersion)
+		&d.Location, &d.LastError, &created, &updated, &started, &finished, &ack, &d.AckReason, &ackAt, &d.PartnerRef, &d.RedeliveryOf, &d.PartnerVersion, &d.TotalBytes, &d.Rate, &d.Priority, &d.Run)
 	if err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return d, err

@@ -149,6 +149,12 @@ var migrations = []string{
 	ALTER TABLE syn_partners ADD COLUMN rollout_log TEXT NOT NULL DEFAULT '[]';
 	ALTER TABLE syn_deliveries ADD COLUMN partner_version INTEGER NOT NULL DEFAULT 0;
 	CREATE INDEX syn_deliveries_pv ON syn_deliveries (partner_id, partner_version, finished_at);`,
+	// 5: live transfer figures, queue priority, and the run counter that
+	// gives a retried delivery a new workflow.
+	`ALTER TABLE syn_deliveries ADD COLUMN total_bytes BIGINT NOT NULL DEFAULT 0;
+	ALTER TABLE syn_deliveries ADD COLUMN rate BIGINT NOT NULL DEFAULT 0;
+	ALTER TABLE syn_deliveries ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE syn_deliveries ADD COLUMN run INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // dialectSQL fills the few places where SQLite and PostgreSQL differ.

@@ -64,7 +64,7 @@ func (e *Engine) deliver(ctx dbos.Context, deliveryID string) (Result, error) {
 	}
 	_, err = dbos.RunAsStep(ctx, func(c context.Context) (domain.Delivery, error) {
 		return e.steps.store.UpdateDelivery(c, deliveryID, func(d *domain.Delivery) error {
-			d.Files, d.Bytes, d.Location, d.LastError = res.Files, res.Bytes, res.Location, ""
+			d.Files, d.Bytes, d.Location, d.LastError, d.Rate = res.Files, res.Bytes, res.Location, "", 0
 			return d.Transition(domain.StatusDelivered, e.steps.store.Now())
 		})
 	}, dbos.WithStepName("finish"))

@@ -15,6 +15,7 @@ import (
 	"github.com/dbos-inc/dbos-transact-golang/dbos"
 	_ "github.com/dbos-inc/dbos-transact-golang/dbos/driver/sqlite" // DBOS on SQLite
 
+	"github.com/syndicate-media/syndicate/internal/domain"
 	"github.com/syndicate-media/syndicate/internal/store"
 )
 
@@ -102,25 +103,30 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Engine, error) {
 }
 
 // Enqueue starts the delivery's workflow inside tx: it runs only if tx
-// commits. The workflow ID is derived from the delivery ID, so enqueueing
-// the same delivery twice cannot start two workflows.
-//
-// priority orders the queue: lower numbers are dequeued first.
-func (e *Engine) Enqueue(ctx context.Context, tx *sql.Tx, deliveryID, partnerID string, priority int) error {
-	_, err := dbos.Enqueue[Result](e.ctx, QueueName, workflowName, deliveryID,
-		dbos.WithEnqueueWorkflowID(WorkflowID(deliveryID)),
-		dbos.WithEnqueueQueuePartitionKey(partnerID),
-		dbos.WithEnqueuePriority(uint(max(priority, 0))),
+// commits. The workflow ID is derived from the delivery ID and run, so
+// enqueueing the same delivery twice cannot start two workflows. The
+// delivery's Priority orders the queue (lower first).
+func (e *Engine) Enqueue(ctx context.Context, tx *sql.Tx, d domain.Delivery) error {
+	_, err := dbos.Enqueue[Result](e.ctx, QueueName, workflowName, d.ID,
+		dbos.WithEnqueueWorkflowID(WorkflowID(d.ID, d.Run)),
+		dbos.WithEnqueueQueuePartitionKey(d.PartnerID),
+		dbos.WithEnqueuePriority(uint(max(d.Priority, 0))),
 		dbos.WithEnqueueApplicationVersion(appVersion),
 		dbos.WithEnqueueTransaction(tx))
 	if err != nil {
-		return fmt.Errorf("workflow: enqueue delivery %s: %w", deliveryID, err)
+		return fmt.Errorf("workflow: enqueue delivery %s: %w", d.ID, err)
 	}
 	return nil
 }
 
-// WorkflowID is the workflow that carries a delivery.
-func WorkflowID(deliveryID string) string { return "delivery-" + deliveryID }
+// WorkflowID is the workflow that carries a delivery's run (0 for the
+// first; each operator retry is a new run).
+func WorkflowID(deliveryID string, run int) string {
+	if run == 0 {
+		return "delivery-" + deliveryID
+	}
+	return fmt.Sprintf("delivery-%s-r%d", deliveryID, run)
+}
 
 // Shutdown stops taking work and waits up to timeout for running steps.
 // Unfinished workflows resume at the next start.

@@ -53,7 +53,7 @@ func TestShadowRulesPriorityDeadline(t *testing.T) {
 	// The queue priority reached the engine.
 	var prio int
 	if err := e.store.DB.QueryRow(`SELECT priority FROM workflow_status WHERE workflow_uuid = ?`,
-		workflow.WorkflowID(got["shadowed"].DeliveryID)).Scan(&prio); err != nil || prio != 7 {
+		workflow.WorkflowID(got["shadowed"].DeliveryID, 0)).Scan(&prio); err != nil || prio != 7 {
 		t.Fatalf("priority in the queue = %d, %v; want 7", prio, err)
 	}
 	// A deadline keeps retrying past max_attempts, then gives up.

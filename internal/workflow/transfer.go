@@ -28,9 +28,13 @@ import (
 // operator sees why a delivery is being retried.
 func (s *steps) transfer(ctx context.Context, j job, plan packaging.Plan) (Result, error) {
 	id := j.Delivery.ID
+	var total int64
+	for _, f := range plan.Files {
+		total += f.Size
+	}
 	d, err := s.store.UpdateDelivery(ctx, id, func(d *domain.Delivery) error {
 		d.Attempts++
-		d.Bytes = 0
+		d.Bytes, d.Rate, d.TotalBytes = 0, 0, total
 		return d.Transition(domain.StatusTransferring, s.store.Now())
 	})
 	if err != nil {
@@ -59,6 +63,7 @@ func (s *steps) reportProgress(ctx context.Context, id string, sent *atomic.Int6
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
+		var last int64
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
 		for {
@@ -69,7 +74,15 @@ func (s *steps) reportProgress(ctx context.Context, id string, sent *atomic.Int6
 				return
 			case <-t.C:
 				n := sent.Load()
-				_, _ = s.store.UpdateDelivery(ctx, id, func(d *domain.Delivery) error { d.Bytes = n; return nil })
+				rate := n - last
+				last = n
+				_, _ = s.store.UpdateDelivery(ctx, id, func(d *domain.Delivery) error {
+					if d.Status != domain.StatusTransferring {
+						return nil
+					}
+					d.Bytes, d.Rate = n, rate
+					return nil
+				})
 			}
 		}
 	}()
