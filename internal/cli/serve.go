@@ -15,13 +15,18 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	dataDir := fs.String("data-dir", "./syndicate-data", "directory for the SQLite database and work files")
 	database := fs.String("database", env.Getenv("SYNDICATE_DATABASE_URL"), "postgres://... to use PostgreSQL instead of SQLite (env SYNDICATE_DATABASE_URL)")
 	token := fs.String("token", env.Getenv("SYNDICATE_TOKEN"), "accept this API token (env SYNDICATE_TOKEN); if no token exists one is generated and printed once")
+	allowPrivate := fs.Bool("allow-private-destinations", envOr(env, "SYNDICATE_ALLOW_PRIVATE_DESTINATIONS", "") == "true",
+		"let partner destinations be loopback or private-network hosts (refused by default)")
+	allowed := fs.String("allow-destinations", env.Getenv("SYNDICATE_ALLOW_DESTINATIONS"),
+		"comma-separated allowlist of destination hosts: names, *.domain, CIDRs (default: any public host)")
 	executor := fs.String("executor-id", envOr(env, "SYNDICATE_EXECUTOR_ID", "local"), "stable name of this process; a restart with the same name resumes its unfinished deliveries")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(env.Stderr, nil))
 	srv, err := server.Start(ctx, server.Config{DataDir: *dataDir, DatabaseURL: *database, Addr: *addr,
-		Token: *token, ExecutorID: *executor, Logger: log})
+		Token: *token, ExecutorID: *executor, Logger: log, AllowPrivateDestinations: *allowPrivate,
+		AllowedDestinations: splitList(*allowed)})
 	if err != nil {
 		return err
 	}

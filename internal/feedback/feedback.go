@@ -20,6 +20,7 @@ import (
 
 	"github.com/syndicate-media/syndicate/internal/domain"
 	"github.com/syndicate-media/syndicate/internal/store"
+	"github.com/syndicate-media/syndicate/internal/transport"
 )
 
 // Enqueuer starts a delivery's workflow inside the caller's transaction.
@@ -32,6 +33,8 @@ type Service struct {
 	Store  *store.Store
 	Engine Enqueuer
 	Log    *slog.Logger
+	// Policy limits the hosts receipt polling may reach.
+	Policy *transport.Policy
 }
 
 // Report is one piece of feedback as a partner sends it.

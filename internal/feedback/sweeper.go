@@ -84,7 +84,7 @@ func (s *Service) pollReceipts(ctx context.Context, p domain.Partner) error {
 		return fmt.Errorf("receipts of %s: %w", p.ID, err)
 	}
 	tr, err := transport.Open(ctx, d.URL, transport.Options{Secret: cred, HostKey: d.HostKey, KnownHosts: d.KnownHosts,
-		InsecureIgnoreHostKey: d.InsecureIgnoreHostKey})
+		InsecureIgnoreHostKey: d.InsecureIgnoreHostKey, Endpoint: d.Endpoint, Region: d.Region, Policy: s.Policy})
 	if err != nil {
 		return fmt.Errorf("receipts of %s: %w", p.ID, err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/syndicate-media/syndicate/internal/feedback"
 	"github.com/syndicate-media/syndicate/internal/intake"
 	"github.com/syndicate-media/syndicate/internal/store"
+	"github.com/syndicate-media/syndicate/internal/transport"
 	"github.com/syndicate-media/syndicate/internal/workflow"
 )
 
@@ -38,6 +39,12 @@ type Config struct {
 	// SweepInterval is how often ack timeouts and receipt files are
 	// checked (default 30s).
 	SweepInterval time.Duration
+	// AllowPrivateDestinations lets partners' destinations be loopback or
+	// private-network hosts (refused by default).
+	AllowPrivateDestinations bool
+	// AllowedDestinations, when set, is the only hosts (names, *.domain,
+	// CIDRs) destinations may use.
+	AllowedDestinations []string
 }
 
 // Server is a started Syndicate.
@@ -80,13 +87,14 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{Store: st, done: make(chan error, 1)}
+	policy := &transport.Policy{AllowPrivate: cfg.AllowPrivateDestinations, Hosts: cfg.AllowedDestinations}
 	s.bgCtx, s.bgCancel = context.WithCancel(context.WithoutCancel(ctx))
 	if err := s.bootstrapToken(ctx, cfg.Token); err != nil {
 		st.Close()
 		return nil, err
 	}
 	s.Engine, err = workflow.New(ctx, st, workflow.Config{
-		WorkDir: filepath.Join(cfg.DataDir, "work"), ExecutorID: cfg.ExecutorID, Logger: log,
+		WorkDir: filepath.Join(cfg.DataDir, "work"), ExecutorID: cfg.ExecutorID, Logger: log, Policy: policy,
 	})
 	if err != nil {
 		st.Close()
@@ -100,7 +108,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.URL = "http://" + ln.Addr().String()
 	in := &intake.Service{Store: st, Catalog: catalog.Builtin{Store: st}, Engine: s.Engine}
-	fb := &feedback.Service{Store: st, Engine: s.Engine, Log: log}
+	fb := &feedback.Service{Store: st, Engine: s.Engine, Log: log, Policy: policy}
 	if cfg.SweepInterval <= 0 {
 		cfg.SweepInterval = 30 * time.Second
 	}

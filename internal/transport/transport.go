@@ -111,6 +111,9 @@ type Options struct {
 	// Endpoint means AWS itself.
 	Endpoint string
 	Region   string
+	// Policy, when set, limits the hosts the transport may connect to;
+	// Open checks it before connecting.
+	Policy *Policy
 	// UploadTag identifies the delivery an upload belongs to. A transport
 	// that keeps in-progress uploads on the server (S3 multipart) must
 	// resume only uploads carrying the same tag.
@@ -154,10 +157,27 @@ func Open(ctx context.Context, rawURL string, opts Options) (Transport, error) {
 	if err != nil {
 		return nil, Permanent(err)
 	}
+	if err := opts.Policy.Check(ctx, u.Hostname()); err != nil {
+		return nil, err
+	}
+	if err := opts.Policy.Check(ctx, endpointHost(opts.Endpoint)); err != nil {
+		return nil, err
+	}
 	mu.RLock()
 	f := factories[u.Scheme]
 	mu.RUnlock()
 	return f(ctx, u, opts)
+}
+
+func endpointHost(endpoint string) string {
+	if endpoint == "" {
+		return ""
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return endpoint
+	}
+	return u.Hostname()
 }
 
 // ParseURL parses and checks a destination URL: a registered scheme, no

@@ -119,6 +119,7 @@ type steps struct {
 	store   *store.Store
 	workDir string
 	log     *slog.Logger
+	policy  *transport.Policy
 }
 
 // start loads the delivery, its asset snapshot and partner profile, and

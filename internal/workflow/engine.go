@@ -17,6 +17,7 @@ import (
 
 	"github.com/syndicate-media/syndicate/internal/domain"
 	"github.com/syndicate-media/syndicate/internal/store"
+	"github.com/syndicate-media/syndicate/internal/transport"
 )
 
 const (
@@ -44,6 +45,8 @@ type Config struct {
 	PartnerConcurrency int
 	// Logger receives delivery logs; DBOS's own logs go to it at warn level.
 	Logger *slog.Logger
+	// Policy limits the destination hosts transfers may reach.
+	Policy *transport.Policy
 }
 
 // Engine starts and runs delivery workflows.
@@ -86,7 +89,7 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("workflow: engine: %w", err)
 	}
-	e := &Engine{ctx: dctx, log: cfg.Logger, steps: &steps{store: st, workDir: cfg.WorkDir, log: cfg.Logger}}
+	e := &Engine{ctx: dctx, log: cfg.Logger, steps: &steps{store: st, workDir: cfg.WorkDir, log: cfg.Logger, policy: cfg.Policy}}
 	dbos.RegisterWorkflow(dctx, e.deliver, dbos.WithWorkflowName(workflowName))
 	if _, err := dbos.RegisterQueue(dctx, QueueName,
 		dbos.WithWorkerConcurrency(cfg.Concurrency),

@@ -44,7 +44,7 @@ func (s *steps) transfer(ctx context.Context, j job, plan packaging.Plan) (Resul
 	log.Info("transfer started", "files", len(plan.Files)+1)
 	var sent atomic.Int64
 	stop := s.reportProgress(ctx, id, &sent)
-	res, err := send(ctx, log, j, plan, &sent)
+	res, err := send(ctx, log, s.policy, j, plan, &sent)
 	stop()
 	if err != nil {
 		log.Warn("transfer attempt failed", "error", err, "permanent", transport.IsPermanent(err))
@@ -91,7 +91,7 @@ func (s *steps) reportProgress(ctx context.Context, id string, sent *atomic.Int6
 
 // send opens the partner's transport and writes every file of the plan,
 // then the manifest with the checksums computed on the way.
-func send(ctx context.Context, log *slog.Logger, j job, plan packaging.Plan, sent *atomic.Int64) (Result, error) {
+func send(ctx context.Context, log *slog.Logger, policy *transport.Policy, j job, plan packaging.Plan, sent *atomic.Int64) (Result, error) {
 	dest := j.Partner.Target()
 	cred, err := secret.Resolve(dest.Credentials)
 	if err != nil {
@@ -99,7 +99,7 @@ func send(ctx context.Context, log *slog.Logger, j job, plan packaging.Plan, sen
 	}
 	tr, err := transport.Open(ctx, dest.URL, transport.Options{
 		Secret: cred, HostKey: dest.HostKey, KnownHosts: dest.KnownHosts, InsecureIgnoreHostKey: dest.InsecureIgnoreHostKey,
-		Endpoint: dest.Endpoint, Region: dest.Region, UploadTag: shortID(j.Delivery.ID),
+		Endpoint: dest.Endpoint, Region: dest.Region, UploadTag: shortID(j.Delivery.ID), Policy: policy,
 	})
 	if err != nil {
 		return Result{}, err
