@@ -25,6 +25,9 @@ type Partner struct {
 	// numbers go first (1-1000, default 100). A notification may override
 	// it, down to 0 for the most urgent content.
 	Priority int `json:"priority,omitempty"`
+	// Concurrency is how many of this partner's deliveries may transfer at
+	// once, across all processes (1-8, default 2).
+	Concurrency int `json:"concurrency,omitempty"`
 	// Shadow, when set, receives the packages instead of Destination:
 	// everything runs, nothing reaches the partner, and the result can be
 	// compared with what a legacy system delivered.
@@ -112,10 +115,16 @@ func (p *Partner) Defaults() {
 	if p.Priority == 0 {
 		p.Priority = 100
 	}
+	if p.Concurrency == 0 {
+		p.Concurrency = 2
+	}
 	if p.Shadow != nil && p.Shadow.Path == "" {
 		p.Shadow.Path = p.Destination.Path
 	}
 }
+
+// MaxConcurrency is the highest per-partner concurrency a profile may ask.
+const MaxConcurrency = 8
 
 // Target is where packages actually go: the shadow destination when the
 // partner is in shadow mode, else the real one.
@@ -175,6 +184,9 @@ func (p Partner) Validate() error {
 	}
 	if p.Priority < 0 || p.Priority > 1000 {
 		errs = append(errs, errors.New("priority: must be 1-1000 (lower goes first)"))
+	}
+	if p.Concurrency < 0 || p.Concurrency > MaxConcurrency {
+		errs = append(errs, fmt.Errorf("concurrency: must be 1-%d", MaxConcurrency))
 	}
 	if p.Retry.Deadline < 0 {
 		errs = append(errs, errors.New("retry.deadline: negative"))

@@ -23,6 +23,7 @@ var goComments = map[string]string{
 	"github.com/syndicate-media/syndicate/internal/domain.Feedback.RequireSignature":         "RequireSignature makes the feedback API refuse requests without a\nvalid HMAC-SHA256 signature made with SigningSecret.",
 	"github.com/syndicate-media/syndicate/internal/domain.Feedback.SigningSecret":            "SigningSecret is a secret reference (env:NAME or file:/path).",
 	"github.com/syndicate-media/syndicate/internal/domain.Partner":                           "Partner is a partner profile: who receives, where, in which format, and how hard to try.",
+	"github.com/syndicate-media/syndicate/internal/domain.Partner.Concurrency":               "Concurrency is how many of this partner's deliveries may transfer at\nonce, across all processes (1-8, default 2).",
 	"github.com/syndicate-media/syndicate/internal/domain.Partner.Priority":                  "Priority orders this partner's deliveries in the queue: lower\nnumbers go first (1-1000, default 100). A notification may override\nit, down to 0 for the most urgent content.",
 	"github.com/syndicate-media/syndicate/internal/domain.Partner.Shadow":                    "Shadow, when set, receives the packages instead of Destination:\neverything runs, nothing reaches the partner, and the result can be\ncompared with what a legacy system delivered.",
 	"github.com/syndicate-media/syndicate/internal/domain.Receipt":                           "Receipt is a status file a partner writes next to a delivered package.",

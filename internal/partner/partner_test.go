@@ -92,7 +92,7 @@ func TestProblems(t *testing.T) {
 		want            []string // each a substring of one problem, in order
 	}{
 		{"unknown scheme", "p.yaml", head + "destination:\n  url: gopher://h/x\n",
-			[]string{`p.yaml:5:3: destination.url: unknown scheme "gopher" (have file, sftp)`}},
+			[]string{`p.yaml:5:3: destination.url: unknown scheme "gopher" (have file, `}},
 		{"unknown format", "p.yaml", "id: acme\nname: Acme\nformat: adi99\ndestination:\n  url: file:///tmp/x\n",
 			[]string{`p.yaml:3:1: format: unknown metadata format "adi99" (have [json])`}},
 		{"bad duration", "p.yaml", head + "destination:\n  url: file:///tmp/x\nretry:\n  base_interval: 2 minutes\n",

@@ -115,7 +115,20 @@ func (s *Store) GetPartner(ctx context.Context, id string) (domain.Partner, erro
 
 // GetPartnerVersion returns one version of a partner's profile.
 func (s *Store) GetPartnerVersion(ctx context.Context, id string, version int) (PartnerVersion, error) {
-	v, err := scanVersion(s.DB.QueryRowContext(ctx, s.q(`SELECT version, author, message, created_at, body
+	return s.partnerVersion(ctx, s.DB, id, version)
+}
+
+// GetPartnerVersionTx is GetPartnerVersion inside tx.
+func (s *Store) GetPartnerVersionTx(ctx context.Context, tx *sql.Tx, id string, version int) (PartnerVersion, error) {
+	return s.partnerVersion(ctx, tx, id, version)
+}
+
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func (s *Store) partnerVersion(ctx context.Context, db querier, id string, version int) (PartnerVersion, error) {
+	v, err := scanVersion(db.QueryRowContext(ctx, s.q(`SELECT version, author, message, created_at, body
 		FROM syn_partner_versions WHERE partner_id = ? AND version = ?`), id, version))
 	if errors.Is(err, sql.ErrNoRows) {
 		return v, fmt.Errorf("partner %q version %d: %w", id, version, ErrNotFound)

@@ -40,9 +40,6 @@ type Config struct {
 	ExecutorID string
 	// Concurrency is how many deliveries this process runs at once (default 8).
 	Concurrency int
-	// PartnerConcurrency is how many deliveries to one partner run at once
-	// across all processes (default 2).
-	PartnerConcurrency int
 	// Logger receives delivery logs; DBOS's own logs go to it at warn level.
 	Logger *slog.Logger
 	// Policy limits the destination hosts transfers may reach.
@@ -68,9 +65,6 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Engine, error) {
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 8
 	}
-	if cfg.PartnerConcurrency <= 0 {
-		cfg.PartnerConcurrency = 2
-	}
 	dcfg := dbos.Config{
 		AppName:            "syndicate",
 		ExecutorID:         cfg.ExecutorID,
@@ -91,13 +85,17 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Engine, error) {
 	}
 	e := &Engine{ctx: dctx, log: cfg.Logger, steps: &steps{store: st, workDir: cfg.WorkDir, log: cfg.Logger, policy: cfg.Policy}}
 	dbos.RegisterWorkflow(dctx, e.deliver, dbos.WithWorkflowName(workflowName))
-	if _, err := dbos.RegisterQueue(dctx, QueueName,
-		dbos.WithWorkerConcurrency(cfg.Concurrency),
-		dbos.WithPartitionConcurrency(cfg.PartnerConcurrency),
-		dbos.WithQueueBasePollingInterval(100*time.Millisecond),
-		dbos.WithQueueOnConflict(dbos.QueueConflictAlwaysUpdate),
-	); err != nil {
-		return nil, fmt.Errorf("workflow: queue: %w", err)
+	// One queue per partner concurrency level, partitioned by partner: a
+	// partner's limit holds across every process on the database.
+	for level := 1; level <= domain.MaxConcurrency; level++ {
+		if _, err := dbos.RegisterQueue(dctx, QueueFor(level),
+			dbos.WithWorkerConcurrency(cfg.Concurrency),
+			dbos.WithPartitionConcurrency(level),
+			dbos.WithQueueBasePollingInterval(100*time.Millisecond),
+			dbos.WithQueueOnConflict(dbos.QueueConflictAlwaysUpdate),
+		); err != nil {
+			return nil, fmt.Errorf("workflow: queue: %w", err)
+		}
 	}
 	if err := dbos.Launch(dctx); err != nil {
 		return nil, fmt.Errorf("workflow: launch: %w", err)
@@ -110,7 +108,11 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Engine, error) {
 // enqueueing the same delivery twice cannot start two workflows. The
 // delivery's Priority orders the queue (lower first).
 func (e *Engine) Enqueue(ctx context.Context, tx *sql.Tx, d domain.Delivery) error {
-	_, err := dbos.Enqueue[Result](e.ctx, QueueName, workflowName, d.ID,
+	v, err := e.steps.store.GetPartnerVersionTx(ctx, tx, d.PartnerID, d.PartnerVersion)
+	if err != nil {
+		return fmt.Errorf("workflow: enqueue delivery %s: %w", d.ID, err)
+	}
+	_, err = dbos.Enqueue[Result](e.ctx, QueueFor(v.Partner.Concurrency), workflowName, d.ID,
 		dbos.WithEnqueueWorkflowID(WorkflowID(d.ID, d.Run)),
 		dbos.WithEnqueueQueuePartitionKey(d.PartnerID),
 		dbos.WithEnqueuePriority(uint(max(d.Priority, 0))),
@@ -120,6 +122,15 @@ func (e *Engine) Enqueue(ctx context.Context, tx *sql.Tx, d domain.Delivery) err
 		return fmt.Errorf("workflow: enqueue delivery %s: %w", d.ID, err)
 	}
 	return nil
+}
+
+// QueueFor names the queue of partners whose concurrency is level: the
+// default level 2 keeps the plain name.
+func QueueFor(level int) string {
+	if level == 2 || level < 1 || level > domain.MaxConcurrency {
+		return QueueName
+	}
+	return fmt.Sprintf("%s-c%d", QueueName, level)
 }
 
 // WorkflowID is the workflow that carries a delivery's run (0 for the

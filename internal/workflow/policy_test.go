@@ -62,3 +62,49 @@ func TestShadowRulesPriorityDeadline(t *testing.T) {
 		t.Fatalf("patient: %+v (want failed after several attempts within the deadline)", d)
 	}
 }
+
+// TestPartnerConcurrency: a partner limited to one transfer at a time
+// never has two transferring, and all its deliveries still finish.
+func TestPartnerConcurrency(t *testing.T) {
+	e := start(t, storetest.SQLite(t))
+	ctx := context.Background()
+	e.partner(t, "single", "file://"+t.TempDir(), func(p *domain.Partner) {
+		p.Concurrency = 1
+		p.Destination.MaxBytesPerSecond = 4 << 20 // the 3 MiB media takes ~¾ s
+		p.Destination.Path = "{delivery_id}"
+	})
+	var ids []string
+	for _, a := range []string{"a", "b", "c"} {
+		e.asset(t, a, "T")
+		resp, err := e.intake.Notify(ctx, intake.Request{AssetID: a, Partners: intake.Partners{All: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, resp.Decisions[0].DeliveryID)
+	}
+	maxSeen := 0
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		running, done := 0, 0
+		for _, id := range ids {
+			d, _ := e.store.GetDelivery(ctx, id)
+			switch {
+			case d.Status == domain.StatusPackaging || d.Status == domain.StatusTransferring:
+				running++
+			case d.Status.Terminal():
+				done++
+			}
+		}
+		maxSeen = max(maxSeen, running)
+		if done == len(ids) {
+			break
+		}
+	}
+	if maxSeen != 1 {
+		t.Fatalf("at most %d deliveries of a concurrency-1 partner ran at once, want exactly 1", maxSeen)
+	}
+	for _, id := range ids {
+		if d, _ := e.store.GetDelivery(ctx, id); d.Status != domain.StatusDelivered {
+			t.Fatalf("%s: %+v", id, d)
+		}
+	}
+}
