@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -25,6 +26,8 @@ type Partner struct {
 	// numbers go first (1-1000, default 100). A notification may override
 	// it, down to 0 for the most urgent content.
 	Priority int `json:"priority,omitempty"`
+	// Package shapes what is sent.
+	Package Package `json:"package,omitzero"`
 	// Concurrency is how many of this partner's deliveries may transfer at
 	// once, across all processes (1-8, default 2).
 	Concurrency int `json:"concurrency,omitempty"`
@@ -123,6 +126,18 @@ func (p *Partner) Defaults() {
 	}
 }
 
+// Package says how a delivery's files are sent.
+type Package struct {
+	// Archive sends the files as one archive built while uploading: tar,
+	// tgz or zip (stored, uncompressed); empty sends them as they are.
+	// The manifest is the archive's last entry, and NAME.sha256 next to
+	// the archive, written last, holds its checksum.
+	Archive string `json:"archive,omitempty"`
+}
+
+// ArchiveKinds are the values Package.Archive accepts.
+var ArchiveKinds = []string{"tar", "tgz", "zip"}
+
 // MaxConcurrency is the highest per-partner concurrency a profile may ask.
 const MaxConcurrency = 8
 
@@ -184,6 +199,9 @@ func (p Partner) Validate() error {
 	}
 	if p.Priority < 0 || p.Priority > 1000 {
 		errs = append(errs, errors.New("priority: must be 1-1000 (lower goes first)"))
+	}
+	if a := p.Package.Archive; a != "" && !slices.Contains(ArchiveKinds, a) {
+		errs = append(errs, fmt.Errorf("package.archive: %q is not one of %v", a, ArchiveKinds))
 	}
 	if p.Concurrency < 0 || p.Concurrency > MaxConcurrency {
 		errs = append(errs, fmt.Errorf("concurrency: must be 1-%d", MaxConcurrency))

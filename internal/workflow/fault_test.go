@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"log/slog"
 	"net"
@@ -87,6 +89,12 @@ func (l *lockedBuf) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l
 // 40 MiB upload; the retry continues from what the server holds and the
 // package still matches its manifest.
 func TestConnectionCutResumes(t *testing.T) {
+	for _, kind := range []string{"", "tar"} {
+		t.Run("archive="+kind, func(t *testing.T) { cutAndResume(t, kind) })
+	}
+}
+
+func cutAndResume(t *testing.T, archiveKind string) {
 	cfg := storetest.SQLite(t)
 	st := storetest.Open(t, cfg)
 	logs := &lockedBuf{}
@@ -119,6 +127,7 @@ func TestConnectionCutResumes(t *testing.T) {
 	e.partner(t, "flaky", "sftp://cut@"+proxy.ln.Addr().String()+"/in", func(p *domain.Partner) {
 		p.Destination.Credentials = "file:" + keyFile
 		p.Destination.HostKey = srv.HostKeyFingerprint()
+		p.Package.Archive = archiveKind
 	})
 	e.asset(t, "ep-1", "Pilot")
 	resp, err := e.intake.Notify(context.Background(), intake.Request{AssetID: "ep-1", Partners: intake.Partners{All: true}})
@@ -132,5 +141,19 @@ func TestConnectionCutResumes(t *testing.T) {
 	if !proxy.cut.Load() || !strings.Contains(logs.String(), `"msg":"resuming upload"`) {
 		t.Fatalf("the retry did not resume:\n%s", logs.String())
 	}
-	checkPackage(t, filepath.Join(root, "in", "ep-1"))
+	if archiveKind == "" {
+		checkPackage(t, filepath.Join(root, "in", "ep-1"))
+		return
+	}
+	arc, err := os.ReadFile(filepath.Join(root, "in", "ep-1", "ep-1.tar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := unpackAll(t, "tar", arc)["main.mxf"]; !bytes.Equal(got, b) {
+		t.Fatal("the resumed archive does not hold the media intact")
+	}
+	side, _ := os.ReadFile(filepath.Join(root, "in", "ep-1", "ep-1.tar.sha256"))
+	if sum := sha256.Sum256(arc); !strings.HasPrefix(string(side), hex.EncodeToString(sum[:])) {
+		t.Fatal("the archive's .sha256 does not match the resumed archive")
+	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/syndicate-media/syndicate/internal/archive"
 	"github.com/syndicate-media/syndicate/internal/domain"
 	"github.com/syndicate-media/syndicate/internal/packaging"
 	"github.com/syndicate-media/syndicate/internal/secret"
@@ -110,24 +111,64 @@ func send(ctx context.Context, log *slog.Logger, policy *transport.Policy, j job
 	snd := &sender{log: log, tr: tr, lim: lim, sent: sent, tag: shortID(j.Delivery.ID)}
 	m := domain.Manifest{DeliveryID: j.Delivery.ID, AssetID: j.Asset.ID, AssetVersion: j.Delivery.AssetVersion,
 		PartnerID: j.Partner.ID, Action: j.Delivery.Action}
+	loc := strings.TrimRight(dest.URL, "/") + "/" + dir
+	if kind := j.Partner.Package.Archive; kind != "" {
+		res, err := snd.sendArchive(ctx, kind, dir, j.Asset.ID, m, plan)
+		res.Location = loc
+		return res, err
+	}
 	for _, f := range plan.Files {
-		sum, err := snd.sendFile(ctx, path.Join(dir, f.Name), f)
+		sum, _, err := snd.sendFile(ctx, path.Join(dir, f.Name), f)
 		if err != nil {
 			return Result{}, err
 		}
 		m.Files = append(m.Files, domain.ManifestFile{Name: f.Name, Role: f.Role, Size: f.Size, SHA256: sum})
 	}
-	body, err := json.MarshalIndent(m, "", "  ")
+	body, err := manifestJSON(m)
 	if err != nil {
 		return Result{}, err
 	}
-	body = append(body, '\n')
 	mf := packaging.File{Name: packaging.ManifestName, Role: "manifest", Size: int64(len(body))}
-	if _, err := snd.put(ctx, path.Join(dir, mf.Name), bytes.NewReader(body), mf); err != nil {
+	if _, _, err := snd.put(ctx, path.Join(dir, mf.Name), bytes.NewReader(body), mf); err != nil {
 		return Result{}, err
 	}
-	loc := strings.TrimRight(dest.URL, "/") + "/" + dir
 	return Result{Files: len(m.Files) + 1, Bytes: m.TotalBytes() + mf.Size, Location: loc}, nil
+}
+
+func manifestJSON(m domain.Manifest) ([]byte, error) {
+	body, err := json.MarshalIndent(m, "", "  ")
+	return append(body, '\n'), err
+}
+
+// sendArchive streams the package as one archive (manifest as its last
+// entry), then NAME.sha256 next to it, written last as the completion
+// marker. The archive is built while it uploads; a resumed upload builds
+// it again and skips what the partner holds.
+func (s *sender) sendArchive(ctx context.Context, kind, dir, assetID string, m domain.Manifest, plan packaging.Plan) (Result, error) {
+	entries := make([]archive.Entry, len(plan.Files))
+	for i, f := range plan.Files {
+		entries[i] = archive.Entry{Name: f.Name, Source: f.Source, Size: f.Size}
+	}
+	last := func(sums []archive.Sum) ([]byte, error) {
+		mm := m
+		for i, f := range plan.Files {
+			mm.Files = append(mm.Files, domain.ManifestFile{Name: f.Name, Role: f.Role, Size: sums[i].Size, SHA256: sums[i].SHA256})
+		}
+		return manifestJSON(mm)
+	}
+	name := assetID + archive.Ext(kind)
+	stream := archive.Stream(ctx, kind, entries, packaging.ManifestName, last)
+	defer stream.Close()
+	sum, n, err := s.put(ctx, path.Join(dir, name), stream, packaging.File{Name: name, Role: "archive", Size: -1})
+	if err != nil {
+		return Result{}, err
+	}
+	marker := []byte(sum + "  " + name + "\n") // sha256sum's format: `sha256sum -c` checks it
+	mf := packaging.File{Name: name + ".sha256", Role: "checksum", Size: int64(len(marker))}
+	if _, _, err := s.put(ctx, path.Join(dir, mf.Name), bytes.NewReader(marker), mf); err != nil {
+		return Result{}, err
+	}
+	return Result{Files: 2, Bytes: n + mf.Size}, nil
 }
 
 // sender writes the files of one delivery attempt.
@@ -141,11 +182,11 @@ type sender struct {
 	tag string
 }
 
-// sendFile streams one source file to name and returns its sha256.
-func (s *sender) sendFile(ctx context.Context, name string, f packaging.File) (string, error) {
+// sendFile streams one source file to name and returns its sha256 and size.
+func (s *sender) sendFile(ctx context.Context, name string, f packaging.File) (string, int64, error) {
 	src, err := os.Open(f.Source)
 	if err != nil {
-		return "", transport.Permanent(fmt.Errorf("source %s: %w", f.Name, err))
+		return "", 0, transport.Permanent(fmt.Errorf("source %s: %w", f.Name, err))
 	}
 	defer src.Close()
 	return s.put(ctx, name, src, f)
@@ -155,8 +196,10 @@ func (s *sender) sendFile(ctx context.Context, name string, f packaging.File) (s
 // renames it into place; a partner never sees a partial file under the
 // final name. If the transport holds part of the temporary file from an
 // interrupted attempt, it continues from there, hashing the part already
-// sent from the local source. It returns the sha256 of the whole file.
-func (s *sender) put(ctx context.Context, name string, src io.ReadSeeker, f packaging.File) (string, error) {
+// sent from the local source (a generated stream is generated again). It
+// returns the sha256 and size of the whole file; f.Size -1 means the size
+// is known only at the end.
+func (s *sender) put(ctx context.Context, name string, src io.Reader, f packaging.File) (string, int64, error) {
 	h := sha256.New()
 	target := name
 	rn, canRename := s.tr.(transport.Renamer)
@@ -165,14 +208,14 @@ func (s *sender) put(ctx context.Context, name string, src io.ReadSeeker, f pack
 	}
 	var off int64
 	rs, canResume := s.tr.(transport.Resumer)
-	if canResume && f.Size > 0 {
-		if n, err := rs.Committed(ctx, target); err == nil && n <= f.Size {
+	if canResume && f.Size != 0 {
+		if n, err := rs.Committed(ctx, target); err == nil && (f.Size < 0 || n <= f.Size) {
 			off = n
 		}
 	}
 	if off > 0 {
 		if _, err := io.CopyN(h, src, off); err != nil {
-			return "", transport.Permanent(fmt.Errorf("source %s: %w", f.Name, err))
+			return "", 0, transport.Permanent(fmt.Errorf("source %s: %w", f.Name, err))
 		}
 		s.sent.Add(off)
 		s.log.Info("resuming upload", "file", name, "offset", off, "size", f.Size)
@@ -185,28 +228,28 @@ func (s *sender) put(ctx context.Context, name string, src io.ReadSeeker, f pack
 		err = s.tr.Put(ctx, target, cr, f.Size)
 	}
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
-	if cr.n != f.Size {
-		return "", transport.Permanent(fmt.Errorf("source %s changed: read %d bytes, package planned %d", f.Name, cr.n, f.Size))
+	if f.Size >= 0 && cr.n != f.Size {
+		return "", 0, transport.Permanent(fmt.Errorf("source %s changed: read %d bytes, package planned %d", f.Name, cr.n, f.Size))
 	}
 	if f.SHA256 != "" && sum != f.SHA256 {
-		return "", transport.Permanent(fmt.Errorf("source %s: sha256 %s does not match the catalog's %s", f.Name, sum, f.SHA256))
+		return "", 0, transport.Permanent(fmt.Errorf("source %s: sha256 %s does not match the catalog's %s", f.Name, sum, f.SHA256))
 	}
 	fi, err := s.tr.Stat(ctx, target)
 	if err != nil {
-		return "", fmt.Errorf("verify %s: %w", name, err)
+		return "", 0, fmt.Errorf("verify %s: %w", name, err)
 	}
-	if fi.Size != f.Size {
-		return "", fmt.Errorf("verify %s: partner has %d bytes, sent %d", name, fi.Size, f.Size)
+	if fi.Size != cr.n {
+		return "", 0, fmt.Errorf("verify %s: partner has %d bytes, sent %d", name, fi.Size, cr.n)
 	}
 	if canRename {
 		if err := rn.Rename(ctx, target, name); err != nil {
-			return "", err
+			return "", 0, err
 		}
 	}
-	return sum, nil
+	return sum, cr.n, nil
 }
 
 func shortID(id string) string {
@@ -251,7 +294,8 @@ func Upload(ctx context.Context, log *slog.Logger, tr transport.Transport, name,
 		return "", err
 	}
 	s := &sender{log: log, tr: tr, lim: limiter(bytesPerSecond), sent: new(atomic.Int64), tag: "bench"}
-	return s.sendFile(ctx, name, packaging.File{Name: path.Base(name), Role: "bench", Size: fi.Size(), Source: source})
+	sum, _, err := s.sendFile(ctx, name, packaging.File{Name: path.Base(name), Role: "bench", Size: fi.Size(), Source: source})
+	return sum, err
 }
 
 // limiter caps a transfer at bytesPerSecond (nil: no cap), with a burst
