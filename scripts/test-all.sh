@@ -4,7 +4,8 @@
 #   bash scripts/test-all.sh
 #
 # Starts (installing on a bare Debian, as root, if missing) a PostgreSQL on
-# 127.0.0.1:5432 and a throwaway OpenSSH sshd on 127.0.0.1:2222, then runs
+# 127.0.0.1:5432, a throwaway OpenSSH sshd on 127.0.0.1:2222, vsftpd (FTP and
+# FTPS) on 127.0.0.1:2121 and versitygw (S3) on 127.0.0.1:7070, then runs
 # every package's tests with SYNDICATE_FULL=1, which turns "server missing"
 # from a skip into a failure.
 set -euo pipefail
@@ -34,6 +35,14 @@ fi
 bash scripts/sshd.sh /tmp/syndicate-sshd >/dev/null
 set -a
 . /tmp/syndicate-sshd/env
+set +a
+bash scripts/versitygw.sh /tmp/syndicate-versitygw >/dev/null
+set -a
+. /tmp/syndicate-versitygw/env
+set +a
+bash scripts/vsftpd.sh /tmp/syndicate-vsftpd >/dev/null
+set -a
+. /tmp/syndicate-vsftpd/env
 set +a
 export SYNDICATE_FULL=1
 

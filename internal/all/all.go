@@ -5,6 +5,9 @@ package all
 
 import (
 	_ "github.com/syndicate-media/syndicate/internal/format/json"     // metadata.json
+	_ "github.com/syndicate-media/syndicate/internal/transport/ftp"   // ftp://, ftps://
+	_ "github.com/syndicate-media/syndicate/internal/transport/http"  // https://, http://
 	_ "github.com/syndicate-media/syndicate/internal/transport/local" // file://
+	_ "github.com/syndicate-media/syndicate/internal/transport/s3"    // s3://
 	_ "github.com/syndicate-media/syndicate/internal/transport/sftp"  // sftp://
 )
