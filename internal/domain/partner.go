@@ -28,6 +28,9 @@ type Partner struct {
 	Priority int `json:"priority,omitempty"`
 	// Package shapes what is sent.
 	Package Package `json:"package,omitzero"`
+	// StartsPerMinute limits how many transfers to this partner may start
+	// per minute, across all processes; 0 is no limit.
+	StartsPerMinute int `json:"starts_per_minute,omitempty"`
 	// Concurrency is how many of this partner's deliveries may transfer at
 	// once, across all processes (1-8, default 2).
 	Concurrency int `json:"concurrency,omitempty"`
@@ -202,6 +205,9 @@ func (p Partner) Validate() error {
 	}
 	if a := p.Package.Archive; a != "" && !slices.Contains(ArchiveKinds, a) {
 		errs = append(errs, fmt.Errorf("package.archive: %q is not one of %v", a, ArchiveKinds))
+	}
+	if p.StartsPerMinute < 0 || p.StartsPerMinute > 6000 {
+		errs = append(errs, errors.New("starts_per_minute: must be 0-6000"))
 	}
 	if p.Concurrency < 0 || p.Concurrency > MaxConcurrency {
 		errs = append(errs, fmt.Errorf("concurrency: must be 1-%d", MaxConcurrency))

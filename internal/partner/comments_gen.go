@@ -29,6 +29,7 @@ var goComments = map[string]string{
 	"github.com/syndicate-media/syndicate/internal/domain.Partner.Package":                   "Package shapes what is sent.",
 	"github.com/syndicate-media/syndicate/internal/domain.Partner.Priority":                  "Priority orders this partner's deliveries in the queue: lower\nnumbers go first (1-1000, default 100). A notification may override\nit, down to 0 for the most urgent content.",
 	"github.com/syndicate-media/syndicate/internal/domain.Partner.Shadow":                    "Shadow, when set, receives the packages instead of Destination:\neverything runs, nothing reaches the partner, and the result can be\ncompared with what a legacy system delivered.",
+	"github.com/syndicate-media/syndicate/internal/domain.Partner.StartsPerMinute":           "StartsPerMinute limits how many transfers to this partner may start\nper minute, across all processes; 0 is no limit.",
 	"github.com/syndicate-media/syndicate/internal/domain.Receipt":                           "Receipt is a status file a partner writes next to a delivered package.",
 	"github.com/syndicate-media/syndicate/internal/domain.Receipt.Format":                    "Format is the parser: json or csv.",
 	"github.com/syndicate-media/syndicate/internal/domain.Receipt.Name":                      "Name is the file's name inside the package folder, e.g. status.csv.",

@@ -61,3 +61,32 @@ func TestOutbox(t *testing.T) {
 		}
 	})
 }
+
+func TestReserveStart(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		base := time.Now().UTC().Truncate(time.Microsecond)
+		s.Now = func() time.Time { return base }
+		var slots []time.Time
+		for range 3 {
+			slot, err := s.ReserveStart(ctx, "acme", 500*time.Millisecond)
+			if err != nil {
+				t.Fatal(err)
+			}
+			slots = append(slots, slot)
+		}
+		for i, want := range []time.Duration{0, 500 * time.Millisecond, time.Second} {
+			if got := slots[i].Sub(base); got != want {
+				t.Errorf("slot %d at +%v, want +%v", i, got, want)
+			}
+		}
+		// Later than the booked pace: the start is now, not in the past.
+		s.Now = func() time.Time { return base.Add(time.Minute) }
+		if slot, _ := s.ReserveStart(ctx, "acme", time.Second); !slot.Equal(base.Add(time.Minute)) {
+			t.Errorf("late slot = %v", slot)
+		}
+		if slot, _ := s.ReserveStart(ctx, "other", time.Second); !slot.Equal(base.Add(time.Minute)) {
+			t.Errorf("partners share a pace: %v", slot)
+		}
+	})
+}

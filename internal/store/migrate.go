@@ -155,6 +155,11 @@ var migrations = []string{
 	ALTER TABLE syn_deliveries ADD COLUMN rate BIGINT NOT NULL DEFAULT 0;
 	ALTER TABLE syn_deliveries ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
 	ALTER TABLE syn_deliveries ADD COLUMN run INTEGER NOT NULL DEFAULT 0;`,
+	// 6: the next free transfer start per partner (starts_per_minute).
+	`CREATE TABLE syn_partner_pace (
+		partner_id TEXT PRIMARY KEY,
+		next_at TEXT NOT NULL
+	);`,
 }
 
 // dialectSQL fills the few places where SQLite and PostgreSQL differ.

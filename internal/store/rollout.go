@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/syndicate-media/syndicate/internal/domain"
 )
@@ -153,4 +154,29 @@ func (s *Store) checkRolloutTx(ctx context.Context, tx *sql.Tx, d domain.Deliver
 		return err
 	}
 	return s.insertEventData(ctx, tx, "syndicate.partner.rolled_back", d.PartnerID, d.PartnerID, entry)
+}
+
+// ReserveStart books the partner's next transfer start at least interval
+// after the previous booking and returns its time (now or later). Bookings
+// are serialized by the database, so the pace holds across processes.
+func (s *Store) ReserveStart(ctx context.Context, partnerID string, interval time.Duration) (time.Time, error) {
+	var slot time.Time
+	err := s.InTx(ctx, func(tx *sql.Tx) error {
+		slot = s.Now()
+		var next string
+		err := tx.QueryRowContext(ctx, s.q(`SELECT next_at FROM syn_partner_pace WHERE partner_id = ?`), partnerID).Scan(&next)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return err
+		default:
+			if t := parseTime(next); t.After(slot) {
+				slot = t
+			}
+		}
+		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO syn_partner_pace (partner_id, next_at) VALUES (?, ?)
+			ON CONFLICT (partner_id) DO UPDATE SET next_at = excluded.next_at`), partnerID, formatTime(slot.Add(interval)))
+		return err
+	})
+	return slot, err
 }

@@ -46,6 +46,9 @@ func (e *Engine) deliver(ctx dbos.Context, deliveryID string) (Result, error) {
 	if err != nil {
 		return Result{}, e.fail(ctx, deliveryID, err)
 	}
+	if err := e.pace(ctx, j.Partner); err != nil {
+		return Result{}, e.fail(ctx, deliveryID, err)
+	}
 	retry := j.Partner.Retry
 	attempts := max(retry.MaxAttempts, 1)
 	if retry.Deadline > 0 {
@@ -72,6 +75,26 @@ func (e *Engine) deliver(ctx dbos.Context, deliveryID string) (Result, error) {
 		e.log.Info("delivered", "delivery_id", deliveryID, "partner", j.Partner.ID, "files", res.Files, "bytes", res.Bytes)
 	}
 	return res, err
+}
+
+// pace waits for the partner's next free transfer start when its profile
+// limits starts per minute. The booking is a step and the wait a durable
+// sleep, so a restart neither books twice nor forgets the wait.
+func (e *Engine) pace(ctx dbos.Context, p domain.Partner) error {
+	if p.StartsPerMinute <= 0 {
+		return nil
+	}
+	interval := time.Minute / time.Duration(p.StartsPerMinute)
+	slot, err := dbos.RunAsStep(ctx, func(c context.Context) (time.Time, error) {
+		return e.steps.store.ReserveStart(c, p.ID, interval)
+	}, dbos.WithStepName("pace"))
+	if err != nil {
+		return err
+	}
+	if wait := time.Until(slot); wait > 0 {
+		_, err = dbos.Sleep(ctx, wait)
+	}
+	return err
 }
 
 // fail records a delivery's failure as a step and returns the cause. A

@@ -108,3 +108,45 @@ func TestPartnerConcurrency(t *testing.T) {
 		}
 	}
 }
+
+// TestStartsPerMinute: at 60 starts a minute, three transfers to one
+// partner start at least two seconds apart from first to last.
+func TestStartsPerMinute(t *testing.T) {
+	e := start(t, storetest.SQLite(t))
+	ctx := context.Background()
+	e.partner(t, "paced", "file://"+t.TempDir(), func(p *domain.Partner) {
+		p.StartsPerMinute = 60
+		p.Concurrency = 8
+		p.Destination.Path = "{delivery_id}"
+	})
+	var ids []string
+	for _, a := range []string{"a", "b", "c"} {
+		e.asset(t, a, "T")
+		resp, err := e.intake.Notify(ctx, intake.Request{AssetID: a, Partners: intake.Partners{All: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, resp.Decisions[0].DeliveryID)
+	}
+	for _, id := range ids {
+		if d := waitTerminal(t, e.store, id); d.Status != domain.StatusDelivered {
+			t.Fatalf("%+v", d)
+		}
+	}
+	e.store.StampEvents(ctx, 1000)
+	evs, _ := e.store.EventsAfter(ctx, 0, 1000)
+	var starts []time.Time
+	for _, ev := range evs {
+		if ev.Type == "syndicate.delivery.transferring" {
+			starts = append(starts, ev.Time)
+		}
+	}
+	if len(starts) != 3 {
+		t.Fatalf("%d transfer starts", len(starts))
+	}
+	// Each start waits for its booked slot, one second apart; slowness can
+	// only widen the gaps.
+	if span := starts[2].Sub(starts[0]); span < 1500*time.Millisecond {
+		t.Fatalf("three starts within %v at 60/min", span)
+	}
+}
