@@ -11,6 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=$PATH:/usr/local/go/bin
+# xmllint validates the adi11 format's output against the ADI 1.1 DTD.
+command -v xmllint >/dev/null || { apt-get update && apt-get install -y libxml2-utils; }
 
 pg_ready() { (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; }
 
@@ -44,6 +46,12 @@ bash scripts/vsftpd.sh /tmp/syndicate-vsftpd >/dev/null
 set -a
 . /tmp/syndicate-vsftpd/env
 set +a
+# Headless Chromium for the web UI's browser tests (internal/ui).
+if [ ! -x /usr/bin/chromium ]; then
+	echo "test-all: installing chromium for the browser tests"
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+fi
 export SYNDICATE_FULL=1
 
 go vet ./...

@@ -92,6 +92,12 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 
 func serve(t *testing.T, dataDir, database string) proc {
 	t.Helper()
+	return serveWith(t, dataDir, database)
+}
+
+// serveWith starts `syndicate serve` with extra flags.
+func serveWith(t *testing.T, dataDir, database string, extra ...string) proc {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -102,6 +108,7 @@ func serve(t *testing.T, dataDir, database string) proc {
 	if database != "" {
 		args = append(args, "--database", database)
 	}
+	args = append(args, extra...)
 	p := proc{cmd: exec.Command(binary, args...), url: "http://" + addr, log: &syncBuffer{}}
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {

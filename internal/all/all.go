@@ -4,7 +4,11 @@
 package all
 
 import (
+	_ "github.com/syndicate-media/syndicate/internal/format/adi11"    // ADI.XML, CableLabs ADI 1.1
+	_ "github.com/syndicate-media/syndicate/internal/format/csv"      // metadata.csv, YouTube-style
 	_ "github.com/syndicate-media/syndicate/internal/format/json"     // metadata.json
+	_ "github.com/syndicate-media/syndicate/internal/format/mrss"     // metadata.xml, Media RSS 1.5.1
+	_ "github.com/syndicate-media/syndicate/internal/format/template" // a partner's Go text/template
 	_ "github.com/syndicate-media/syndicate/internal/transport/ftp"   // ftp://, ftps://
 	_ "github.com/syndicate-media/syndicate/internal/transport/http"  // https://, http://
 	_ "github.com/syndicate-media/syndicate/internal/transport/local" // file://

@@ -17,6 +17,7 @@ import (
 	"github.com/syndicate-media/syndicate/internal/feedback"
 	"github.com/syndicate-media/syndicate/internal/intake"
 	"github.com/syndicate-media/syndicate/internal/store"
+	"github.com/syndicate-media/syndicate/internal/telemetry"
 )
 
 // MaxBody is the largest request body accepted, in bytes.
@@ -33,6 +34,8 @@ type Server struct {
 	Control Controller
 	// Ready reports whether the engine runs; /readyz answers 503 until then.
 	Ready func() bool
+	// Telemetry traces requests and serves /metrics (nil: neither).
+	Telemetry *telemetry.Telemetry
 
 	limiters partnerLimiters
 }
@@ -69,6 +72,8 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/partners/{id}/keys", auth(s.listPartnerKeys))
 	mux.Handle("DELETE /v1/partners/{id}/keys/{key}", auth(s.revokePartnerKey))
 	mux.Handle("GET /v1/deliveries/{id}/feedback", auth(s.listDeliveryFeedback))
+	mux.Handle("GET /v1/deliveries/{id}/trace", auth(s.getTrace))
+	mux.Handle("GET /metrics", auth(s.metrics))
 	// The partner API: partners authenticate with their own keys and see
 	// only their own deliveries.
 	mux.Handle("POST /v1/partner/deliveries/{id}/feedback", s.partnerAuth(s.postFeedback))
@@ -77,7 +82,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no route for "+r.Method+" "+r.URL.Path)
 	})
-	return mux
+	return s.tracing(mux)
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {

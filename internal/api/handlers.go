@@ -34,6 +34,8 @@ func (s *Server) postNotification(w http.ResponseWriter, r *http.Request) {
 	status := http.StatusAccepted
 	if resp.Replayed {
 		status = http.StatusOK
+	} else {
+		s.Telemetry.Metrics().NotificationAccepted()
 	}
 	writeJSON(w, status, resp)
 }

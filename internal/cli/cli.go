@@ -33,6 +33,8 @@ var commands = map[string]command{
 	"feedback":   {"report feedback on a delivery as a partner would (send), to test an integration", runFeedback},
 	"webhooks":   {"publish events to webhooks or NATS (add|list|test|replay|dead-letters|remove)", runWebhooks},
 	"events":     {"print published events, one a line (--after N, --follow)", runEvents},
+	"trace":      {"show a delivery's trace as a waterfall: every step, transfer and answer, with timings", runTrace},
+	"bench":      {"measure delivery speed against rclone (transfer --protocol sftp|s3|ftp|http|local)", runBench},
 }
 
 // Env is what a command reads and writes besides its arguments.

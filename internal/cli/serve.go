@@ -19,18 +19,23 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		"let partner destinations be loopback or private-network hosts (refused by default)")
 	allowed := fs.String("allow-destinations", env.Getenv("SYNDICATE_ALLOW_DESTINATIONS"),
 		"comma-separated allowlist of destination hosts: names, *.domain, CIDRs (default: any public host)")
-	executor := fs.String("executor-id", envOr(env, "SYNDICATE_EXECUTOR_ID", "local"), "stable name of this process; a restart with the same name resumes its unfinished deliveries")
+	executor := fs.String("executor-id", envOr(env, "SYNDICATE_EXECUTOR_ID", server.DefaultExecutorID()),
+		"stable name of this process (env SYNDICATE_EXECUTOR_ID; default the host name); a restart with the same name resumes its unfinished deliveries")
+	role := fs.String("role", envOr(env, "SYNDICATE_ROLE", "all"), "all, worker (runs deliveries) or api (accepts them; workers run them) (env SYNDICATE_ROLE)")
+	heartbeat := fs.Duration("heartbeat", 5*time.Second, "heartbeat interval")
+	deadAfter := fs.Duration("dead-after", 30*time.Second, "a worker silent this long is taken over by a live one")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(env.Stderr, nil))
 	srv, err := server.Start(ctx, server.Config{DataDir: *dataDir, DatabaseURL: *database, Addr: *addr,
-		Token: *token, ExecutorID: *executor, Logger: log, AllowPrivateDestinations: *allowPrivate,
+		Token: *token, ExecutorID: *executor, Role: *role, HeartbeatInterval: *heartbeat, DeadAfter: *deadAfter,
+		Logger: log, AllowPrivateDestinations: *allowPrivate,
 		AllowedDestinations: splitList(*allowed)})
 	if err != nil {
 		return err
 	}
-	log.Info("syndicate serving", "url", srv.URL, "database", string(srv.Store.Dialect), "executor_id", *executor)
+	log.Info("syndicate serving", "url", srv.URL, "database", string(srv.Store.Dialect), "executor_id", *executor, "role", *role)
 	if srv.NewToken != "" {
 		fmt.Fprintf(env.Stdout, "Generated the first API token (shown once, stored hashed):\n  export SYNDICATE_TOKEN=%s\n", srv.NewToken)
 	}

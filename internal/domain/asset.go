@@ -19,6 +19,10 @@ type Asset struct {
 	Metadata map[string]any `json:"metadata,omitempty"`
 	Media    []MediaFile    `json:"media,omitempty"`
 	Images   []Image        `json:"images,omitempty"`
+	// Version is the catalog version this snapshot is, set by Syndicate
+	// when it loads one (ignored on input and by ContentHash); formats
+	// that version their documents (ADI) use it.
+	Version int `json:"version,omitempty"`
 }
 
 // MediaFile is one video/audio/subtitle rendition. URI is a local path or a
@@ -104,6 +108,7 @@ func checkFile(field, role, uri string, seen map[string]bool) []error {
 // with the same hash deliver the same package, so the hash identifies an
 // asset version.
 func (a Asset) ContentHash() string {
+	a.Version = 0
 	b, err := json.Marshal(a) // map keys are sorted: the form is canonical
 	if err != nil {
 		panic("domain: asset does not marshal: " + err.Error())

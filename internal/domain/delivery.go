@@ -106,6 +106,10 @@ type Delivery struct {
 	UpdatedAt    time.Time  `json:"updated_at"`
 	StartedAt    *time.Time `json:"started_at,omitempty"`
 	FinishedAt   *time.Time `json:"finished_at,omitempty"`
+	// TraceParent is the W3C traceparent of the span that created the
+	// delivery: every later step, transfer and partner answer joins its
+	// trace (GET /v1/deliveries/{id}/trace).
+	TraceParent string `json:"traceparent,omitempty"`
 }
 
 // Transition moves d to status to at time now, or returns a

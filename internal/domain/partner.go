@@ -8,7 +8,10 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"text/template/parse"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Partner is a partner profile: who receives, where, in which format, and
@@ -38,6 +41,8 @@ type Partner struct {
 	// everything runs, nothing reaches the partner, and the result can be
 	// compared with what a legacy system delivered.
 	Shadow *Destination `json:"shadow,omitempty"`
+	// FormatOptions tune the metadata format named by Format.
+	FormatOptions FormatOptions `json:"format_options,omitzero"`
 }
 
 // Feedback says how a partner reports back and what Syndicate does about
@@ -229,6 +234,7 @@ func (p Partner) Validate() error {
 	if p.Rollout.MaxFailureRate < 0 || p.Rollout.MaxFailureRate > 1 {
 		errs = append(errs, errors.New("rollout.max_failure_rate: must be between 0 and 1"))
 	}
+	errs = append(errs, p.FormatOptions.validate(p.Format)...)
 	return errors.Join(errs...)
 }
 
@@ -285,4 +291,111 @@ func (f Feedback) validate() []error {
 		}
 	}
 	return errs
+}
+
+// FormatOptions are a partner's settings for its metadata format. Each
+// format reads the options it knows and ignores the others.
+type FormatOptions struct {
+	// Columns are the csv format's columns, in order: id, type, title,
+	// description, keywords, territories, media_file, image_file (see
+	// CSVColumns) or metadata.<key>. Empty: those eight.
+	Columns []string `json:"columns,omitempty"`
+	// Template is the template format's Go text/template, as inline text
+	// (not a file reference): it is part of the versioned profile, so
+	// changing it is a new profile version that diff, rollout and rollback
+	// cover, and every process renders the same template.
+	Template string `json:"template,omitempty"`
+	// FileName names the metadata file of the template format (default
+	// metadata.txt) and the csv format (default metadata.csv).
+	FileName string `json:"file_name,omitempty"`
+	// Provider is the adi11 format's AMS Provider: who supplies the
+	// content, 1-20 characters. Required for adi11.
+	Provider string `json:"provider,omitempty"`
+	// ProviderID is the adi11 format's AMS Provider_ID: the provider's
+	// lowercase internet domain name, up to 20 characters (e.g.
+	// studio.example). Required for adi11.
+	ProviderID string `json:"provider_id,omitempty"`
+	// Link is the mrss format's channel link: an absolute http(s) URL.
+	// Required for mrss.
+	Link string `json:"link,omitempty"`
+}
+
+// CSVColumns are the csv format's named columns and its default set:
+// description is metadata.description (else metadata.synopsis); keywords
+// and territories are the metadata lists joined with "|"; media_file and
+// image_file name the package's main media file and first image.
+var CSVColumns = []string{"id", "type", "title", "description", "keywords", "territories", "media_file", "image_file"}
+
+// MaxTemplateSize bounds FormatOptions.Template.
+const MaxTemplateSize = 64 << 10
+
+var (
+	metadataColumn = regexp.MustCompile(`^metadata\.[A-Za-z0-9_.-]{1,64}$`)
+	adiProviderID  = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$`)
+)
+
+func (o FormatOptions) validate(format string) []error {
+	var errs []error
+	seen := map[string]bool{}
+	for _, c := range o.Columns {
+		if !slices.Contains(CSVColumns, c) && !metadataColumn.MatchString(c) {
+			errs = append(errs, fmt.Errorf("format_options.columns: %q is not one of %v or metadata.<key>", c, CSVColumns))
+		} else if seen[c] {
+			errs = append(errs, fmt.Errorf("format_options.columns: %q listed twice", c))
+		}
+		seen[c] = true
+	}
+	if format == "template" && o.Template == "" {
+		errs = append(errs, errors.New("format_options.template: required for format template"))
+	}
+	if err := checkTemplate(o.Template); err != nil {
+		errs = append(errs, fmt.Errorf("format_options.template: %w", err))
+	}
+	if n := o.FileName; n != "" && (len(n) > 255 || n == "." || n == ".." || n == "manifest.json" ||
+		strings.ContainsAny(n, "/\\") || strings.ContainsFunc(n, unicode.IsControl)) {
+		errs = append(errs, errors.New("format_options.file_name: a plain file name (no / or \\) other than manifest.json"))
+	}
+	if format == "adi11" && o.Provider == "" {
+		errs = append(errs, errors.New("format_options.provider: required for format adi11"))
+	}
+	if n := utf8.RuneCountInString(o.Provider); n > 20 || strings.ContainsFunc(o.Provider, unicode.IsControl) {
+		errs = append(errs, errors.New("format_options.provider: at most 20 characters, no control characters"))
+	}
+	if format == "adi11" && o.ProviderID == "" {
+		errs = append(errs, errors.New("format_options.provider_id: required for format adi11"))
+	}
+	if id := o.ProviderID; id != "" && (len(id) > 20 || !adiProviderID.MatchString(id)) {
+		errs = append(errs, errors.New("format_options.provider_id: a lowercase domain name of at most 20 characters, e.g. studio.example"))
+	}
+	if format == "mrss" && o.Link == "" {
+		errs = append(errs, errors.New("format_options.link: required for format mrss"))
+	}
+	if o.Link != "" {
+		if u, err := url.Parse(o.Link); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, errors.New("format_options.link: an absolute http:// or https:// URL"))
+		}
+	}
+	return errs
+}
+
+// checkTemplate parses a template without knowing its functions (the
+// template format checks those when it renders), so a syntax error is
+// reported, with its line, when the profile is applied.
+func checkTemplate(text string) error {
+	if len(text) > MaxTemplateSize {
+		return fmt.Errorf("longer than %d bytes", MaxTemplateSize)
+	}
+	if strings.HasPrefix(text, "file:") && !strings.Contains(text, "\n") {
+		return errors.New("the template's text itself is expected, not a file reference")
+	}
+	t := parse.New("template")
+	t.Mode = parse.SkipFuncCheck
+	if _, err := t.Parse(text, "", "", map[string]*parse.Tree{}); err != nil {
+		msg := strings.TrimPrefix(err.Error(), "template: template:")
+		if line, rest, ok := strings.Cut(msg, ": "); ok {
+			return fmt.Errorf("line %s: %s", line, rest)
+		}
+		return err
+	}
+	return nil
 }

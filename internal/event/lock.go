@@ -12,7 +12,7 @@ import (
 
 // dispatchLockKey is the PostgreSQL advisory lock that makes one process
 // the dispatcher (store uses ...811 for migrations, ...812 for stamping).
-const dispatchLockKey = 7152030813
+const dispatchLockKey = store.LockDispatch
 
 // leadership decides whether this process may dispatch. On SQLite one
 // process owns the database file, so it always may. On PostgreSQL it must

@@ -20,6 +20,7 @@ import (
 
 	"github.com/syndicate-media/syndicate/internal/domain"
 	"github.com/syndicate-media/syndicate/internal/store"
+	"github.com/syndicate-media/syndicate/internal/telemetry"
 	"github.com/syndicate-media/syndicate/internal/transport"
 )
 
@@ -35,6 +36,8 @@ type Service struct {
 	Log    *slog.Logger
 	// Policy limits the hosts receipt polling may reach.
 	Policy *transport.Policy
+	// Telemetry puts each report into its delivery's trace (nil: none).
+	Telemetry *telemetry.Telemetry
 }
 
 // Report is one piece of feedback as a partner sends it.
@@ -78,10 +81,8 @@ func (r Report) Validate() error {
 	return nil
 }
 
-// Record applies a report from partner p to one of p's deliveries. A
-// delivery of another partner is reported as not found. The same report
-// twice is recorded once.
-func (s *Service) Record(ctx context.Context, p domain.Partner, deliveryID string, r Report, source string) (Result, error) {
+// record is Record without its span (tracing.go).
+func (s *Service) record(ctx context.Context, p domain.Partner, deliveryID string, r Report, source string) (Result, error) {
 	if err := r.Validate(); err != nil {
 		return Result{}, err
 	}
@@ -127,7 +128,7 @@ func (s *Service) Record(ctx context.Context, p domain.Partner, deliveryID strin
 	}
 	if !res.Duplicate {
 		s.Log.Info("partner feedback", "delivery_id", deliveryID, "partner", p.ID, "status", r.Status, "source", source,
-			"redelivery", res.Redelivery)
+			"redelivery", res.Redelivery, "trace_id", telemetry.TraceID(res.Delivery.TraceParent))
 	}
 	return res, err
 }
@@ -150,6 +151,8 @@ func (s *Service) redeliver(ctx context.Context, tx *sql.Tx, p domain.Partner, d
 	nd := domain.Delivery{ID: uuid.Must(uuid.NewV7()).String(), AssetID: d.AssetID, AssetVersion: d.AssetVersion, PartnerID: p.ID,
 		PartnerVersion: pv, Action: d.Action, Status: domain.StatusQueued, RedeliveryOf: d.ID, Priority: p.Priority,
 		CreatedAt: now, UpdatedAt: now}
+	span := s.Telemetry.StartDelivery(ctx, "redeliver", &nd)
+	defer span.End()
 	if err := s.Store.InsertDelivery(ctx, tx, nd); err != nil {
 		return "", err
 	}

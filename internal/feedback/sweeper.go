@@ -10,6 +10,7 @@ import (
 
 	"github.com/syndicate-media/syndicate/internal/domain"
 	"github.com/syndicate-media/syndicate/internal/secret"
+	"github.com/syndicate-media/syndicate/internal/telemetry"
 	"github.com/syndicate-media/syndicate/internal/transport"
 )
 
@@ -65,7 +66,8 @@ func (s *Service) markSilent(ctx context.Context, p domain.Partner) error {
 			return err
 		}
 		if err == nil {
-			s.Log.Warn("delivery unacknowledged", "delivery_id", d.ID, "partner", p.ID, "ack_timeout", timeout.String())
+			s.Log.Warn("delivery unacknowledged", "delivery_id", d.ID, "partner", p.ID, "ack_timeout", timeout.String(),
+				"trace_id", telemetry.TraceID(d.TraceParent))
 		}
 	}
 	return nil
@@ -104,7 +106,8 @@ func (s *Service) pollReceipts(ctx context.Context, p domain.Partner) error {
 		}
 		r, err := ParseReceipt(p.Feedback.Receipt.Format, data)
 		if err != nil {
-			s.Log.Warn("unreadable receipt", "delivery_id", dl.ID, "partner", p.ID, "file", name, "error", err)
+			s.Log.Warn("unreadable receipt", "delivery_id", dl.ID, "partner", p.ID, "file", name, "error", err,
+				"trace_id", telemetry.TraceID(dl.TraceParent))
 			continue
 		}
 		if _, err := s.Record(ctx, p, dl.ID, r, "receipt"); err != nil && !errors.Is(err, ErrConflict) {

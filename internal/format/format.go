@@ -11,13 +11,31 @@ import (
 	"github.com/syndicate-media/syndicate/internal/domain"
 )
 
-// Format turns an asset and the files of its package into one metadata file.
+// Format turns an asset and the files of its package into one metadata
+// file for one partner. Implementations are stateless and safe for
+// concurrent use; Render must be deterministic (same input, same bytes),
+// since a rebuilt package must match the one partly sent.
 type Format interface {
 	// FileName is the metadata file's name inside the package.
-	FileName(a domain.Asset) string
-	// Render returns the metadata document. files lists the package's other
-	// files (name, role, size) so the document can reference them.
-	Render(a domain.Asset, files []domain.ManifestFile) ([]byte, error)
+	FileName(a domain.Asset, p domain.Partner) string
+	// Render returns the metadata document for partner p, whose
+	// FormatOptions tune it. files lists the package's other files, media
+	// first, then images, so the document can reference them.
+	Render(a domain.Asset, p domain.Partner, files []File) ([]byte, error)
+}
+
+// ChecksumNeeder is implemented by formats whose document carries each
+// file's md5 (MRSS media:hash, ADI Content_CheckSum). Packaging reads the
+// sources to compute them before rendering only when NeedsChecksums says
+// so, since that is one more read of every media file.
+type ChecksumNeeder interface {
+	NeedsChecksums(p domain.Partner) bool
+}
+
+// NeedsChecksums reports whether f wants File.MD5 filled for partner p.
+func NeedsChecksums(f Format, p domain.Partner) bool {
+	c, ok := f.(ChecksumNeeder)
+	return ok && c.NeedsChecksums(p)
 }
 
 var (

@@ -21,6 +21,7 @@ import (
 	"github.com/syndicate-media/syndicate/internal/catalog"
 	"github.com/syndicate-media/syndicate/internal/domain"
 	"github.com/syndicate-media/syndicate/internal/store"
+	"github.com/syndicate-media/syndicate/internal/telemetry"
 )
 
 // Enqueuer starts a delivery's workflow inside the caller's transaction.
@@ -33,6 +34,8 @@ type Service struct {
 	Store   *store.Store
 	Catalog catalog.Catalog
 	Engine  Enqueuer
+	// Telemetry starts each delivery's trace (nil: none).
+	Telemetry *telemetry.Telemetry
 }
 
 // Request is a notification.
@@ -193,6 +196,8 @@ func (s *Service) decide(ctx context.Context, tx *sql.Tx, asset domain.Asset, ve
 	if priority != nil {
 		d.Priority = *priority
 	}
+	span := s.Telemetry.StartDelivery(ctx, "decide", &d)
+	defer span.End()
 	if err := s.Store.InsertDelivery(ctx, tx, d); err != nil {
 		return dec, err
 	}

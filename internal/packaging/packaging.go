@@ -3,12 +3,16 @@
 // where. Media and images are read from their source; metadata is rendered
 // in the partner's format into the delivery's work folder. Checksums are
 // computed later, while the files stream to the partner, so each byte is
-// read once.
+// read once (twice for a format that prints md5s: see Build).
 package packaging
 
 import (
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path"
@@ -45,7 +49,11 @@ type File struct {
 var ErrInvalidPackage = errors.New("invalid package")
 
 // Build plans the package for asset a to partner p, rendering metadata
-// into workDir (created if missing).
+// into workDir (created if missing). When the partner's format prints
+// md5s (format.ChecksumNeeder), Build reads each source once to compute
+// its md5 and sha256; the sha256 becomes the file's expected checksum, so
+// the transfer fails rather than send bytes other than those the metadata
+// describes.
 func Build(workDir string, a domain.Asset, p domain.Partner) (Plan, error) {
 	var plan Plan
 	for _, m := range a.Media {
@@ -67,15 +75,25 @@ func Build(workDir string, a domain.Asset, p domain.Partner) (Plan, error) {
 	if err != nil {
 		return Plan{}, fmt.Errorf("%w: %w", ErrInvalidPackage, err)
 	}
-	entries := make([]domain.ManifestFile, len(plan.Files))
+	needSums := format.NeedsChecksums(fm, p)
+	entries := make([]format.File, len(plan.Files))
 	for i, f := range plan.Files {
-		entries[i] = domain.ManifestFile{Name: f.Name, Role: f.Role, Size: f.Size}
+		entries[i] = format.File{Name: f.Name, Role: f.Role, Size: f.Size}
+		if i >= len(a.Media) {
+			im := a.Images[i-len(a.Media)]
+			entries[i].Width, entries[i].Height = im.Width, im.Height
+		}
+		if needSums {
+			if entries[i].MD5, err = checksums(&plan.Files[i]); err != nil {
+				return Plan{}, err
+			}
+		}
 	}
-	doc, err := fm.Render(a, entries)
+	doc, err := fm.Render(a, p, entries)
 	if err != nil {
 		return Plan{}, fmt.Errorf("%w: render %s metadata: %w", ErrInvalidPackage, p.Format, err)
 	}
-	name := fm.FileName(a)
+	name := fm.FileName(a, p)
 	if err := os.MkdirAll(workDir, 0o750); err != nil {
 		return Plan{}, fmt.Errorf("packaging: %w", err)
 	}
@@ -88,6 +106,30 @@ func Build(workDir string, a domain.Asset, p domain.Partner) (Plan, error) {
 		return Plan{}, err
 	}
 	return plan, nil
+}
+
+// checksums reads f's source once and returns its md5, setting f.SHA256
+// (or checking it against the catalog's).
+func checksums(f *File) (string, error) {
+	r, err := os.Open(f.Source)
+	if err != nil {
+		return "", fmt.Errorf("%w: %s: %w", ErrInvalidPackage, f.Role, err)
+	}
+	defer r.Close()
+	m, s := md5.New(), sha256.New()
+	n, err := io.Copy(io.MultiWriter(m, s), r)
+	if err != nil {
+		return "", fmt.Errorf("packaging: read %s: %w", f.Source, err)
+	}
+	if n != f.Size {
+		return "", fmt.Errorf("%w: %s %s changed while packaging: %d bytes, was %d", ErrInvalidPackage, f.Role, f.Source, n, f.Size)
+	}
+	sum := hex.EncodeToString(s.Sum(nil))
+	if f.SHA256 != "" && f.SHA256 != sum {
+		return "", fmt.Errorf("%w: %s %s: sha256 %s does not match the catalog's %s", ErrInvalidPackage, f.Role, f.Source, sum, f.SHA256)
+	}
+	f.SHA256 = sum
+	return hex.EncodeToString(m.Sum(nil)), nil
 }
 
 // checkNames refuses invalid names, two files with one name, and a name

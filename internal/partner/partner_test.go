@@ -94,7 +94,7 @@ func TestProblems(t *testing.T) {
 		{"unknown scheme", "p.yaml", head + "destination:\n  url: gopher://h/x\n",
 			[]string{`p.yaml:5:3: destination.url: unknown scheme "gopher" (have file, `}},
 		{"unknown format", "p.yaml", "id: acme\nname: Acme\nformat: adi99\ndestination:\n  url: file:///tmp/x\n",
-			[]string{`p.yaml:3:1: format: unknown metadata format "adi99" (have [json])`}},
+			[]string{`p.yaml:3:1: format: unknown metadata format "adi99" (have [adi11 csv json mrss template])`}},
 		{"bad duration", "p.yaml", head + "destination:\n  url: file:///tmp/x\nretry:\n  base_interval: 2 minutes\n",
 			[]string{"p.yaml:7:3: retry.base_interval: must be a Go duration such as 90s"}},
 		{"duration too large", "p.yaml", head + "destination:\n  url: file:///tmp/x\nfeedback:\n  ack_timeout: 99999999999h\n",
@@ -201,7 +201,7 @@ func TestValidate(t *testing.T) {
 	}
 	want := []string{
 		"destination.credentials: must be a secret reference env:NAME, file:/absolute/path or aws-ssm:/parameter/name, not the secret itself",
-		`format: unknown metadata format "nope" (have [json])`,
+		`format: unknown metadata format "nope" (have [adi11 csv json mrss template])`,
 		"id: must be 1-63 lowercase letters, digits, _ or -, starting with a letter or digit",
 		"retry.base_interval: must be a Go duration such as 90s, 15m or 24h (units ns, us, ms, s, m, h; no spaces)",
 		"retry.max_attempts: must be at most 100",

@@ -12,17 +12,21 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/syndicate-media/syndicate/internal/api"
 	"github.com/syndicate-media/syndicate/internal/catalog"
+	"github.com/syndicate-media/syndicate/internal/cluster"
 	"github.com/syndicate-media/syndicate/internal/event"
 	"github.com/syndicate-media/syndicate/internal/feedback"
 	"github.com/syndicate-media/syndicate/internal/intake"
 	"github.com/syndicate-media/syndicate/internal/store"
+	"github.com/syndicate-media/syndicate/internal/telemetry"
 	"github.com/syndicate-media/syndicate/internal/transport"
+	"github.com/syndicate-media/syndicate/internal/ui"
 	"github.com/syndicate-media/syndicate/internal/workflow"
 )
 
@@ -35,7 +39,12 @@ type Config struct {
 	// Token, if set, is accepted as an API token (stored hashed).
 	Token      string
 	ExecutorID string
-	Logger     *slog.Logger
+	// Role is all (default), worker (runs deliveries) or api (accepts and
+	// controls them; other processes run them). Every role serves the API.
+	Role string
+	// HeartbeatInterval and DeadAfter tune dead-worker takeover (5s, 30s).
+	HeartbeatInterval, DeadAfter time.Duration
+	Logger                       *slog.Logger
 	// SweepInterval is how often ack timeouts and receipt files are
 	// checked (default 30s).
 	SweepInterval time.Duration
@@ -51,6 +60,9 @@ type Config struct {
 type Server struct {
 	Store  *store.Store
 	Engine *workflow.Engine
+	// Telemetry holds the tracer provider (spans to syn_spans, and OTLP if
+	// configured) and the metrics.
+	Telemetry *telemetry.Telemetry
 	// URL is the API's base URL, e.g. http://127.0.0.1:8080.
 	URL string
 	// NewToken is set when this start generated the first API token; it is
@@ -78,10 +90,20 @@ func (s *Server) background(fn func(ctx context.Context)) {
 // Start opens the store, launches the engine (recovering unfinished
 // deliveries), and serves the API.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.Role == "" {
+		cfg.Role = "all"
+	}
+	if cfg.Role != "all" && cfg.Role != "api" && cfg.Role != "worker" {
+		return nil, fmt.Errorf("role %q: want all, api or worker", cfg.Role)
+	}
+	if cfg.ExecutorID == "" {
+		cfg.ExecutorID = DefaultExecutorID()
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
+	log = slog.New(telemetry.LogHandler(log.Handler())) // trace_id and span_id on records logged with a span's context
 	st, err := store.Open(ctx, store.Config{DataDir: cfg.DataDir, DatabaseURL: cfg.DatabaseURL})
 	if err != nil {
 		return nil, err
@@ -93,29 +115,44 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
+	if s.Telemetry, err = telemetry.Start(ctx, telemetry.Config{Store: st, Log: log, Process: cfg.ExecutorID}); err != nil {
+		st.Close()
+		return nil, err
+	}
 	s.Engine, err = workflow.New(ctx, st, workflow.Config{
 		WorkDir: filepath.Join(cfg.DataDir, "work"), ExecutorID: cfg.ExecutorID, Logger: log, Policy: policy,
+		APIOnly: cfg.Role == "api", Telemetry: s.Telemetry,
 	})
 	if err != nil {
+		_ = s.Telemetry.Close()
 		st.Close()
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		_ = s.Engine.Shutdown(time.Second)
+		_ = s.Telemetry.Close()
 		st.Close()
 		return nil, fmt.Errorf("listen %s: %w", cfg.Addr, err)
 	}
 	s.URL = "http://" + ln.Addr().String()
-	in := &intake.Service{Store: st, Catalog: catalog.Builtin{Store: st}, Engine: s.Engine}
-	fb := &feedback.Service{Store: st, Engine: s.Engine, Log: log, Policy: policy}
+	in := &intake.Service{Store: st, Catalog: catalog.Builtin{Store: st}, Engine: s.Engine, Telemetry: s.Telemetry}
+	fb := &feedback.Service{Store: st, Engine: s.Engine, Log: log, Policy: policy, Telemetry: s.Telemetry}
 	if cfg.SweepInterval <= 0 {
 		cfg.SweepInterval = 30 * time.Second
 	}
 	s.background(func(ctx context.Context) { fb.RunSweeper(ctx, cfg.SweepInterval) })
+	member := &cluster.Member{Store: st, Engine: s.Engine, ExecutorID: cfg.ExecutorID, Role: cfg.Role, Log: log,
+		Interval: cfg.HeartbeatInterval, DeadAfter: cfg.DeadAfter}
+	s.background(member.Run)
 	s.background((&event.Dispatcher{Store: st, Log: log}).Run)
-	h := (&api.Server{Store: st, Intake: in, Feedback: fb, Control: s.Engine, Log: log}).Handler()
-	s.http = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
+	h := (&api.Server{Store: st, Intake: in, Feedback: fb, Control: s.Engine, Log: log, Telemetry: s.Telemetry}).Handler()
+	web := ui.New(st, s.Engine, log) // the operator web UI at /; the API keeps /v1/, /healthz, /readyz
+	root := http.NewServeMux()
+	root.Handle("/metrics", h) // Prometheus scrapes the API's /metrics; the UI has every other path outside the API
+	root.Handle("/", web.Handler(h))
+	s.http = &http.Server{Handler: root, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
+	s.http.RegisterOnShutdown(web.Close)
 	go func() { s.done <- s.http.Serve(ln) }()
 	return s, nil
 }
@@ -149,5 +186,15 @@ func (s *Server) Close(timeout time.Duration) error {
 	s.bgCancel()
 	s.bg.Wait()
 	err = errors.Join(err, s.Engine.Shutdown(timeout))
+	err = errors.Join(err, s.Telemetry.Close()) // the last spans, before the store closes
 	return errors.Join(err, s.Store.Close())
+}
+
+// DefaultExecutorID is the host name: stable across restarts of the same
+// machine or pod, which is what recovery needs.
+func DefaultExecutorID() string {
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "local"
 }

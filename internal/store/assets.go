@@ -14,6 +14,7 @@ import (
 // did not change keeps its version (changed is false), so re-importing a
 // catalog creates no work.
 func (s *Store) PutAsset(ctx context.Context, a domain.Asset) (version int, changed bool, err error) {
+	a.Version = 0 // the store numbers versions
 	body, err := json.Marshal(a)
 	if err != nil {
 		return 0, false, fmt.Errorf("store: asset %s: %w", a.ID, err)
@@ -52,6 +53,7 @@ func (s *Store) GetAsset(ctx context.Context, id string) (domain.Asset, int, err
 	var version int
 	err := s.DB.QueryRowContext(ctx, s.q(`SELECT version, body FROM syn_assets WHERE id = ?`), id).Scan(&version, &body)
 	a, err := decodeAsset(id, body, err)
+	a.Version = version
 	return a, version, err
 }
 
@@ -59,7 +61,11 @@ func (s *Store) GetAsset(ctx context.Context, id string) (domain.Asset, int, err
 func (s *Store) GetAssetVersion(ctx context.Context, id string, version int) (domain.Asset, error) {
 	var body string
 	err := s.DB.QueryRowContext(ctx, s.q(`SELECT body FROM syn_asset_versions WHERE asset_id = ? AND version = ?`), id, version).Scan(&body)
-	return decodeAsset(id, body, err)
+	a, err := decodeAsset(id, body, err)
+	if err == nil {
+		a.Version = version
+	}
+	return a, err
 }
 
 func decodeAsset(id, body string, err error) (domain.Asset, error) {

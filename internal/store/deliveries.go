@@ -11,16 +11,16 @@ import (
 )
 
 const deliveryColumns = `id, asset_id, asset_version, partner_id, action, status, attempts, files, bytes,
-	location, last_error, created_at, updated_at, started_at, finished_at, ack, ack_reason, ack_at, partner_ref, redelivery_of, partner_version, total_bytes, rate, priority, run`
+	location, last_error, created_at, updated_at, started_at, finished_at, ack, ack_reason, ack_at, partner_ref, redelivery_of, partner_version, total_bytes, rate, priority, run, trace_parent`
 
 // InsertDelivery records a new delivery, and its first event, inside tx:
 // the same transaction that enqueues its workflow.
 func (s *Store) InsertDelivery(ctx context.Context, tx *sql.Tx, d domain.Delivery) error {
 	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO syn_deliveries (`+deliveryColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		d.ID, d.AssetID, d.AssetVersion, d.PartnerID, string(d.Action), string(d.Status), d.Attempts, d.Files, d.Bytes,
 		d.Location, d.LastError, formatTime(d.CreatedAt), formatTime(d.UpdatedAt), nullTime(d.StartedAt), nullTime(d.FinishedAt),
-		string(d.Ack), d.AckReason, nullTime(d.AckAt), d.PartnerRef, d.RedeliveryOf, d.PartnerVersion, d.TotalBytes, d.Rate, d.Priority, d.Run)
+		string(d.Ack), d.AckReason, nullTime(d.AckAt), d.PartnerRef, d.RedeliveryOf, d.PartnerVersion, d.TotalBytes, d.Rate, d.Priority, d.Run, d.TraceParent)
 	if err != nil {
 		return fmt.Errorf("store: insert delivery %s: %w", d.ID, err)
 	}
@@ -157,7 +157,7 @@ func scanDelivery(row scanner) (domain.Delivery, error) {
 	var started, finished, ackAt sql.NullString
 	var ack string
 	err := row.Scan(&d.ID, &d.AssetID, &d.AssetVersion, &d.PartnerID, &action, &status, &d.Attempts, &d.Files, &d.Bytes,
-		&d.Location, &d.LastError, &created, &updated, &started, &finished, &ack, &d.AckReason, &ackAt, &d.PartnerRef, &d.RedeliveryOf, &d.PartnerVersion, &d.TotalBytes, &d.Rate, &d.Priority, &d.Run)
+		&d.Location, &d.LastError, &created, &updated, &started, &finished, &ack, &d.AckReason, &ackAt, &d.PartnerRef, &d.RedeliveryOf, &d.PartnerVersion, &d.TotalBytes, &d.Rate, &d.Priority, &d.Run, &d.TraceParent)
 	if err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return d, err

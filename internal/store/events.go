@@ -37,14 +37,19 @@ func (s *Store) insertEvent(ctx context.Context, tx *sql.Tx, typ string, d domai
 }
 
 // insertEventData writes any event into the outbox inside tx; subject is
-// what the event is about (a delivery id, a partner id).
+// what the event is about (a delivery id, a partner id). A delivery's
+// event carries the delivery's traceparent, so consumers join its trace.
 func (s *Store) insertEventData(ctx context.Context, tx *sql.Tx, typ, subject, partnerID string, v any) error {
 	data, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO syn_events (id, type, subject, partner_id, time, data) VALUES (?, ?, ?, ?, ?, ?)`),
-		uuid.Must(uuid.NewV7()).String(), typ, subject, partnerID, formatTime(s.Now()), string(data))
+	var traceparent string
+	if d, ok := v.(domain.Delivery); ok {
+		traceparent = d.TraceParent
+	}
+	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO syn_events (id, type, subject, partner_id, time, data, traceparent) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+		uuid.Must(uuid.NewV7()).String(), typ, subject, partnerID, formatTime(s.Now()), string(data), traceparent)
 	if err != nil {
 		return fmt.Errorf("store: insert event: %w", err)
 	}
@@ -59,7 +64,7 @@ func (s *Store) StampEvents(ctx context.Context, limit int) (int, error) {
 	var n int
 	err := s.InTx(ctx, func(tx *sql.Tx) error {
 		if s.Dialect == Postgres {
-			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7152030812)`); err != nil {
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, LockStamp); err != nil {
 				return err
 			}
 		}

@@ -160,6 +160,34 @@ var migrations = []string{
 		partner_id TEXT PRIMARY KEY,
 		next_at TEXT NOT NULL
 	);`,
+	// 7: process heartbeats, for taking over a dead worker's deliveries.
+	`CREATE TABLE syn_executors (
+		id TEXT PRIMARY KEY,
+		role TEXT NOT NULL,
+		started_at TEXT NOT NULL,
+		last_seen TEXT NOT NULL,
+		taken_over_at TEXT,
+		taken_over_by TEXT NOT NULL DEFAULT ''
+	);`,
+	// 8: tracing — each delivery's trace, and the built-in trace store
+	// (the primary key serves lookups by trace_id; start_ns serves retention).
+	`ALTER TABLE syn_deliveries ADD COLUMN trace_parent TEXT NOT NULL DEFAULT '';
+	CREATE TABLE syn_spans (
+		trace_id TEXT NOT NULL,
+		span_id TEXT NOT NULL,
+		parent_id TEXT NOT NULL DEFAULT '',
+		name TEXT NOT NULL,
+		kind TEXT NOT NULL,
+		start_ns BIGINT NOT NULL,
+		end_ns BIGINT NOT NULL DEFAULT 0,
+		status TEXT NOT NULL,
+		status_message TEXT NOT NULL DEFAULT '',
+		process TEXT NOT NULL DEFAULT '',
+		attributes TEXT NOT NULL DEFAULT '{}',
+		events TEXT NOT NULL DEFAULT '[]',
+		PRIMARY KEY (trace_id, span_id)
+	);
+	CREATE INDEX syn_spans_start ON syn_spans (start_ns);`,
 }
 
 // dialectSQL fills the few places where SQLite and PostgreSQL differ.
@@ -181,10 +209,10 @@ func (s *Store) migrate(ctx context.Context) error {
 	defer conn.Close()
 	if s.Dialect == Postgres {
 		// Released when the connection closes, at the latest.
-		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(7152030811)`); err != nil {
+		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, LockMigrate); err != nil {
 			return fmt.Errorf("store: migrate lock: %w", err)
 		}
-		defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(7152030811)`)
+		defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, LockMigrate)
 	}
 	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS syn_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
 		return fmt.Errorf("store: migrate: %w", err)

@@ -29,6 +29,15 @@ const (
 	Postgres Dialect = "postgres"
 )
 
+// PostgreSQL advisory lock keys, one per purpose, kept here so two uses
+// can never share one by accident.
+const (
+	LockMigrate  int64 = 7152030811 // migrations at Open
+	LockStamp    int64 = 7152030812 // stamping the event outbox's order
+	LockDispatch int64 = 7152030813 // the one event dispatcher
+	LockTakeover int64 = 7152030814 // taking over dead workers
+)
+
 // ErrNotFound is wrapped when a row does not exist.
 var ErrNotFound = errors.New("not found")
 
@@ -55,7 +64,17 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s := &Store{Now: func() time.Time { return time.Now().UTC() }}
 	switch {
 	case strings.HasPrefix(cfg.DatabaseURL, "postgres://"), strings.HasPrefix(cfg.DatabaseURL, "postgresql://"):
-		pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+		pcfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+		if err != nil {
+			return nil, fmt.Errorf("store: postgres: %w", err)
+		}
+		// The engine keeps connections busy (LISTEN, queue polling), the
+		// event dispatcher holds one for its lock: pgx's default of
+		// max(4, CPUs) starves the rest. pool_max_conns in the URL wins.
+		if !strings.Contains(cfg.DatabaseURL, "pool_max_conns") {
+			pcfg.MaxConns = 20
+		}
+		pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 		if err != nil {
 			return nil, fmt.Errorf("store: postgres: %w", err)
 		}

@@ -22,7 +22,7 @@ func (e *Engine) Cancel(ctx context.Context, id string) (domain.Delivery, error)
 	if err != nil {
 		return d, err
 	}
-	if err := dbos.CancelWorkflow(e.ctx, WorkflowID(d.ID, d.Run)); err != nil {
+	if err := dbos.CancelWorkflow(e.client, WorkflowID(d.ID, d.Run)); err != nil {
 		return d, fmt.Errorf("workflow: cancel %s: %w", id, err)
 	}
 	e.log.Info("delivery cancelled", "delivery_id", id, "partner", d.PartnerID)

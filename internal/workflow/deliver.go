@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"time"
 
 	"github.com/dbos-inc/dbos-transact-golang/dbos"
@@ -13,6 +12,7 @@ import (
 	"github.com/syndicate-media/syndicate/internal/domain"
 	"github.com/syndicate-media/syndicate/internal/packaging"
 	"github.com/syndicate-media/syndicate/internal/store"
+	"github.com/syndicate-media/syndicate/internal/telemetry"
 	"github.com/syndicate-media/syndicate/internal/transport"
 )
 
@@ -34,19 +34,19 @@ type job struct {
 // deliver is the Deliver workflow: start → package → transfer → finish.
 // It only orchestrates; every side effect is a step, checkpointed by DBOS.
 func (e *Engine) deliver(ctx dbos.Context, deliveryID string) (Result, error) {
-	j, err := dbos.RunAsStep(ctx, func(c context.Context) (job, error) {
+	j, err := runStep(ctx, e.steps, deliveryID, "start", func(c context.Context) (job, error) {
 		return e.steps.start(c, deliveryID)
-	}, dbos.WithStepName("start"))
+	})
 	if err != nil {
 		return Result{}, e.fail(ctx, deliveryID, err)
 	}
-	plan, err := dbos.RunAsStep(ctx, func(c context.Context) (packaging.Plan, error) {
-		return packaging.Build(filepath.Join(e.steps.workDir, deliveryID), j.Asset, j.Partner)
-	}, dbos.WithStepName("package"))
+	plan, err := runStep(ctx, e.steps, deliveryID, "package", func(c context.Context) (packaging.Plan, error) {
+		return e.steps.build(j)
+	})
 	if err != nil {
 		return Result{}, e.fail(ctx, deliveryID, err)
 	}
-	if err := e.pace(ctx, j.Partner); err != nil {
+	if err := e.pace(ctx, deliveryID, j.Partner); err != nil {
 		return Result{}, e.fail(ctx, deliveryID, err)
 	}
 	retry := j.Partner.Retry
@@ -54,10 +54,9 @@ func (e *Engine) deliver(ctx dbos.Context, deliveryID string) (Result, error) {
 	if retry.Deadline > 0 {
 		attempts = 1 << 20 // the deadline, not the count, ends the retries
 	}
-	res, err := dbos.RunAsStep(ctx, func(c context.Context) (Result, error) {
+	res, err := runStep(ctx, e.steps, deliveryID, "transfer", func(c context.Context) (Result, error) {
 		return e.steps.transfer(c, j, plan)
-	}, dbos.WithStepName("transfer"),
-		dbos.WithStepMaxRetries(attempts-1),
+	}, dbos.WithStepMaxRetries(attempts-1),
 		dbos.WithStepBaseInterval(time.Duration(retry.BaseInterval)),
 		dbos.WithStepBackoffFactor(2),
 		dbos.WithStepMaxInterval(10*time.Minute),
@@ -65,14 +64,15 @@ func (e *Engine) deliver(ctx dbos.Context, deliveryID string) (Result, error) {
 	if err != nil {
 		return Result{}, e.fail(ctx, deliveryID, err)
 	}
-	_, err = dbos.RunAsStep(ctx, func(c context.Context) (domain.Delivery, error) {
+	_, err = runStep(ctx, e.steps, deliveryID, "finish", func(c context.Context) (domain.Delivery, error) {
 		return e.steps.store.UpdateDelivery(c, deliveryID, func(d *domain.Delivery) error {
 			d.Files, d.Bytes, d.Location, d.LastError, d.Rate = res.Files, res.Bytes, res.Location, "", 0
 			return d.Transition(domain.StatusDelivered, e.steps.store.Now())
 		})
-	}, dbos.WithStepName("finish"))
+	})
 	if err == nil {
-		e.log.Info("delivered", "delivery_id", deliveryID, "partner", j.Partner.ID, "files", res.Files, "bytes", res.Bytes)
+		e.log.Info("delivered", "delivery_id", deliveryID, "partner", j.Partner.ID, "files", res.Files, "bytes", res.Bytes,
+			"trace_id", telemetry.TraceID(j.Delivery.TraceParent))
 	}
 	return res, err
 }
@@ -80,14 +80,14 @@ func (e *Engine) deliver(ctx dbos.Context, deliveryID string) (Result, error) {
 // pace waits for the partner's next free transfer start when its profile
 // limits starts per minute. The booking is a step and the wait a durable
 // sleep, so a restart neither books twice nor forgets the wait.
-func (e *Engine) pace(ctx dbos.Context, p domain.Partner) error {
+func (e *Engine) pace(ctx dbos.Context, deliveryID string, p domain.Partner) error {
 	if p.StartsPerMinute <= 0 {
 		return nil
 	}
 	interval := time.Minute / time.Duration(p.StartsPerMinute)
-	slot, err := dbos.RunAsStep(ctx, func(c context.Context) (time.Time, error) {
+	slot, err := runStep(ctx, e.steps, deliveryID, "pace", func(c context.Context) (time.Time, error) {
 		return e.steps.store.ReserveStart(c, p.ID, interval)
-	}, dbos.WithStepName("pace"))
+	})
 	if err != nil {
 		return err
 	}
@@ -105,7 +105,7 @@ func (e *Engine) fail(ctx dbos.Context, deliveryID string, cause error) error {
 		return cause
 	}
 	reason := rootCause(cause).Error()
-	_, err := dbos.RunAsStep(ctx, func(c context.Context) (domain.Delivery, error) {
+	d, err := runStep(ctx, e.steps, deliveryID, "fail", func(c context.Context) (domain.Delivery, error) {
 		return e.steps.store.UpdateDelivery(c, deliveryID, func(d *domain.Delivery) error {
 			if d.Status.Terminal() {
 				return nil
@@ -113,8 +113,9 @@ func (e *Engine) fail(ctx dbos.Context, deliveryID string, cause error) error {
 			d.LastError = reason
 			return d.Transition(domain.StatusFailed, e.steps.store.Now())
 		})
-	}, dbos.WithStepName("fail"))
-	e.log.Warn("delivery failed", "delivery_id", deliveryID, "error", reason)
+	})
+	e.log.Warn("delivery failed", "delivery_id", deliveryID, "partner", d.PartnerID, "error", reason,
+		"trace_id", telemetry.TraceID(d.TraceParent))
 	return errors.Join(cause, err)
 }
 
@@ -139,10 +140,11 @@ func rootCause(err error) error {
 
 // steps holds what the workflow's side effects need.
 type steps struct {
-	store   *store.Store
-	workDir string
-	log     *slog.Logger
-	policy  *transport.Policy
+	store     *store.Store
+	workDir   string
+	log       *slog.Logger
+	policy    *transport.Policy
+	telemetry *telemetry.Telemetry
 }
 
 // start loads the delivery, its asset snapshot and partner profile, and

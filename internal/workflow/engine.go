@@ -8,6 +8,7 @@ package workflow
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/syndicate-media/syndicate/internal/domain"
 	"github.com/syndicate-media/syndicate/internal/store"
+	"github.com/syndicate-media/syndicate/internal/telemetry"
 	"github.com/syndicate-media/syndicate/internal/transport"
 )
 
@@ -44,10 +46,18 @@ type Config struct {
 	Logger *slog.Logger
 	// Policy limits the destination hosts transfers may reach.
 	Policy *transport.Policy
+	// APIOnly starts no workers: the process enqueues, cancels and
+	// reprioritizes deliveries, and other processes run them (role api).
+	APIOnly bool
+	// Telemetry traces and times each step (nil: neither).
+	Telemetry *telemetry.Telemetry
 }
 
 // Engine starts and runs delivery workflows.
 type Engine struct {
+	// client enqueues and cancels; it is ctx itself unless APIOnly.
+	client dbos.Client
+	// ctx runs workflows; nil in an API-only process.
 	ctx   dbos.Context
 	steps *steps
 	log   *slog.Logger
@@ -76,6 +86,10 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Engine, error) {
 	} else {
 		dcfg.SQLiteSystemDB = st.DB
 	}
+	steps := &steps{store: st, workDir: cfg.WorkDir, log: cfg.Logger, policy: cfg.Policy, telemetry: cfg.Telemetry}
+	if cfg.APIOnly {
+		return newClient(ctx, dcfg, steps, cfg.Logger)
+	}
 	// The engine outlives ctx: cancelling its root context would durably
 	// cancel every running workflow. Shutdown stops it and leaves them
 	// pending, to resume at the next start.
@@ -83,7 +97,7 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("workflow: engine: %w", err)
 	}
-	e := &Engine{ctx: dctx, log: cfg.Logger, steps: &steps{store: st, workDir: cfg.WorkDir, log: cfg.Logger, policy: cfg.Policy}}
+	e := &Engine{client: dctx, ctx: dctx, log: cfg.Logger, steps: steps}
 	dbos.RegisterWorkflow(dctx, e.deliver, dbos.WithWorkflowName(workflowName))
 	// One queue per partner concurrency level, partitioned by partner: a
 	// partner's limit holds across every process on the database.
@@ -112,7 +126,7 @@ func (e *Engine) Enqueue(ctx context.Context, tx *sql.Tx, d domain.Delivery) err
 	if err != nil {
 		return fmt.Errorf("workflow: enqueue delivery %s: %w", d.ID, err)
 	}
-	_, err = dbos.Enqueue[Result](e.ctx, QueueFor(v.Partner.Concurrency), workflowName, d.ID,
+	_, err = dbos.Enqueue[Result](e.client, QueueFor(v.Partner.Concurrency), workflowName, d.ID,
 		dbos.WithEnqueueWorkflowID(WorkflowID(d.ID, d.Run)),
 		dbos.WithEnqueueQueuePartitionKey(d.PartnerID),
 		dbos.WithEnqueuePriority(uint(max(d.Priority, 0))),
@@ -145,7 +159,35 @@ func WorkflowID(deliveryID string, run int) string {
 // Shutdown stops taking work and waits up to timeout for running steps.
 // Unfinished workflows resume at the next start.
 func (e *Engine) Shutdown(timeout time.Duration) error {
-	return dbos.Shutdown(e.ctx, timeout)
+	return dbos.Shutdown(e.client, timeout)
+}
+
+// newClient starts an engine that only enqueues (role api). A client does
+// not migrate the engine's schema, so a worker must have started once.
+func newClient(ctx context.Context, dcfg dbos.Config, st *steps, log *slog.Logger) (*Engine, error) {
+	c, err := dbos.NewClient(context.WithoutCancel(ctx), dbos.ClientConfig{AppName: dcfg.AppName, SystemDBPool: dcfg.SystemDBPool,
+		SQLiteSystemDB: dcfg.SQLiteSystemDB, Logger: dcfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("workflow: engine client (has a worker process started on this database yet?): %w", err)
+	}
+	return &Engine{client: c, log: log, steps: st}, nil
+}
+
+// Executes reports whether this engine runs workflows.
+func (e *Engine) Executes() bool { return e.ctx != nil }
+
+// RecoverExecutors has this process take over the unfinished workflows of
+// other executors (dead processes); each resumes from its last completed
+// step. It returns how many it took.
+func (e *Engine) RecoverExecutors(ids []string) (int, error) {
+	r, ok := e.ctx.(interface {
+		RecoverPendingWorkflows([]string) ([]dbos.WorkflowHandle[any], error)
+	})
+	if !ok {
+		return 0, errors.New("workflow: this engine cannot recover other executors' workflows")
+	}
+	hs, err := r.RecoverPendingWorkflows(ids)
+	return len(hs), err
 }
 
 // levelHandler drops records below a minimum level, to keep the engine's

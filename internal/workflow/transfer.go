@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/syndicate-media/syndicate/internal/domain"
 	"github.com/syndicate-media/syndicate/internal/packaging"
 	"github.com/syndicate-media/syndicate/internal/secret"
+	"github.com/syndicate-media/syndicate/internal/telemetry"
 	"github.com/syndicate-media/syndicate/internal/transport"
 )
 
@@ -29,6 +31,15 @@ import (
 // operator sees why a delivery is being retried.
 func (s *steps) transfer(ctx context.Context, j job, plan packaging.Plan) (Result, error) {
 	id := j.Delivery.ID
+	// A delivery taken over from a dead process finds the files that
+	// process rendered missing here: render them again (it is
+	// deterministic) rather than fail.
+	if s.renderedMissing(plan) {
+		var err error
+		if plan, err = s.build(j); err != nil {
+			return Result{}, err
+		}
+	}
 	var total int64
 	for _, f := range plan.Files {
 		total += f.Size
@@ -41,12 +52,14 @@ func (s *steps) transfer(ctx context.Context, j job, plan packaging.Plan) (Resul
 	if err != nil {
 		return Result{}, err
 	}
-	log := s.log.With("delivery_id", id, "partner", j.Partner.ID, "attempt", d.Attempts)
+	log := s.log.With("delivery_id", id, "partner", j.Partner.ID, "attempt", d.Attempts, "trace_id", telemetry.TraceID(d.TraceParent))
 	log.Info("transfer started", "files", len(plan.Files)+1)
 	var sent atomic.Int64
-	stop := s.reportProgress(ctx, id, &sent)
+	stop := s.reportProgress(ctx, id, j.Partner.ID, &sent)
+	began := time.Now()
 	res, err := send(ctx, log, s.policy, j, plan, &sent)
 	stop()
+	annotateTransfer(ctx, j, d.Attempts, len(plan.Files)+1, res, sent.Load(), time.Since(began))
 	if err != nil {
 		log.Warn("transfer attempt failed", "error", err, "permanent", transport.IsPermanent(err))
 		_, _ = s.store.UpdateDelivery(context.WithoutCancel(ctx), id, func(d *domain.Delivery) error {
@@ -58,13 +71,15 @@ func (s *steps) transfer(ctx context.Context, j job, plan packaging.Plan) (Resul
 }
 
 // reportProgress writes the bytes sent so far to the delivery once a
-// second, so the CLI and API show live progress. It returns a stop func.
-func (s *steps) reportProgress(ctx context.Context, id string, sent *atomic.Int64) func() {
+// second, so the CLI and API show live progress, and counts them in the
+// partner's transfer_bytes metric. It returns a stop func.
+func (s *steps) reportProgress(ctx context.Context, id, partner string, sent *atomic.Int64) func() {
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
 		var last int64
+		defer func() { s.telemetry.Metrics().TransferBytes(partner, sent.Load()-last) }()
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
 		for {
@@ -77,6 +92,7 @@ func (s *steps) reportProgress(ctx context.Context, id string, sent *atomic.Int6
 				n := sent.Load()
 				rate := n - last
 				last = n
+				s.telemetry.Metrics().TransferBytes(partner, rate)
 				_, _ = s.store.UpdateDelivery(ctx, id, func(d *domain.Delivery) error {
 					if d.Status != domain.StatusTransferring {
 						return nil
@@ -98,7 +114,7 @@ func send(ctx context.Context, log *slog.Logger, policy *transport.Policy, j job
 	if err != nil {
 		return Result{}, transport.Permanent(fmt.Errorf("credentials: %w", err))
 	}
-	tr, err := transport.Open(ctx, dest.URL, transport.Options{
+	tr, err := telemetry.OpenTransport(ctx, dest.URL, transport.Options{
 		Secret: cred, HostKey: dest.HostKey, KnownHosts: dest.KnownHosts, InsecureIgnoreHostKey: dest.InsecureIgnoreHostKey,
 		Endpoint: dest.Endpoint, Region: dest.Region, UploadTag: shortID(j.Delivery.ID), Policy: policy,
 	})
@@ -305,4 +321,22 @@ func limiter(bytesPerSecond int64) *rate.Limiter {
 		return nil
 	}
 	return rate.NewLimiter(rate.Limit(bytesPerSecond), int(min(max(bytesPerSecond/4, 4<<10), 1<<20)))
+}
+
+// build plans the delivery's package, rendering into its work folder.
+func (s *steps) build(j job) (packaging.Plan, error) {
+	return packaging.Build(filepath.Join(s.workDir, j.Delivery.ID), j.Asset, j.Partner)
+}
+
+// renderedMissing reports whether a file the package step rendered into
+// the work folder is not on this machine.
+func (s *steps) renderedMissing(plan packaging.Plan) bool {
+	for _, f := range plan.Files {
+		if strings.HasPrefix(f.Source, s.workDir+string(filepath.Separator)) {
+			if _, err := os.Stat(f.Source); err != nil {
+				return true
+			}
+		}
+	}
+	return false
 }

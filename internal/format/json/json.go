@@ -32,10 +32,11 @@ type File struct {
 }
 
 // FileName is always metadata.json.
-func (Format) FileName(domain.Asset) string { return "metadata.json" }
+func (Format) FileName(domain.Asset, domain.Partner) string { return "metadata.json" }
 
-// Render writes the document, indented, with a trailing newline.
-func (Format) Render(a domain.Asset, files []domain.ManifestFile) ([]byte, error) {
+// Render writes the document, indented, with a trailing newline. It takes
+// no format options.
+func (Format) Render(a domain.Asset, _ domain.Partner, files []format.File) ([]byte, error) {
 	doc := Document{ID: a.ID, Type: a.Type, Title: a.Title, Metadata: a.Metadata, Files: []File{}}
 	for _, f := range files {
 		doc.Files = append(doc.Files, File{Name: f.Name, Role: f.Role, Size: f.Size})
@@ -46,3 +47,5 @@ func (Format) Render(a domain.Asset, files []domain.ManifestFile) ([]byte, error
 	}
 	return append(b, '\n'), nil
 }
+
+var _ format.Format = Format{}

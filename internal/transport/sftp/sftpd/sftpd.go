@@ -56,6 +56,40 @@ type Server struct {
 	conns  map[net.Conn]struct{}
 	closed bool
 	wg     sync.WaitGroup
+	writes writeStats
+}
+
+// writeStats counts files open for writing, to observe how many uploads
+// a server sees at once.
+type writeStats struct {
+	mu        sync.Mutex
+	open, max int
+}
+
+func (w *writeStats) add(d int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.open += d
+	w.max = max(w.max, w.open)
+}
+
+// MaxOpenWrites is the most files that were open for writing at once.
+func (s *Server) MaxOpenWrites() int {
+	s.writes.mu.Lock()
+	defer s.writes.mu.Unlock()
+	return s.writes.max
+}
+
+// countedFile decrements the open-write count when the client closes it.
+type countedFile struct {
+	*os.File
+	stats *writeStats
+	once  sync.Once
+}
+
+func (c *countedFile) Close() error {
+	c.once.Do(func() { c.stats.add(-1) })
+	return c.File.Close()
 }
 
 // Start listens on a free port of 127.0.0.1 and serves until Close.
@@ -206,7 +240,7 @@ func (s *Server) session(ch ssh.Channel, reqs <-chan *ssh.Request) {
 		s.wg.Go(func() { ssh.DiscardRequests(reqs) })
 		// Reads stay capped at pkg/sftp's default 32 KiB, as on many servers,
 		// so the tests cover clients that must cope with short reads.
-		h := jail{s.root}
+		h := jail{s.root, &s.writes}
 		rs := sftp.NewRequestServer(ch, sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h})
 		_ = rs.Serve()
 		_ = rs.Close()
@@ -215,7 +249,10 @@ func (s *Server) session(ch ssh.Channel, reqs <-chan *ssh.Request) {
 }
 
 // jail implements pkg/sftp's request handlers on an os.Root.
-type jail struct{ root *os.Root }
+type jail struct {
+	root   *os.Root
+	writes *writeStats
+}
 
 // rel maps a client path to a name below the root: "/" is the root itself
 // and ".." cannot climb above it.
@@ -256,7 +293,8 @@ func (j jail) OpenFile(r *sftp.Request) (sftp.WriterAtReaderAt, error) {
 	if err != nil {
 		return nil, err
 	}
-	return f, nil
+	j.writes.add(1)
+	return &countedFile{File: f, stats: j.writes}, nil
 }
 
 func (j jail) Filecmd(r *sftp.Request) error {

@@ -1,0 +1,111 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+
+	"github.com/syndicate-media/syndicate/internal/bench"
+)
+
+const benchUsage = `Usage:
+  syndicate bench transfer --protocol sftp|s3|ftp|http|local [--size 1GiB] [--runs 3] [--rclone PATH]
+                           [--target URL --secret REF --host-key SHA256:... | --known-hosts FILE]
+  syndicate bench upload-once --target URL [--secret REF ...] --name NAME FILE   (the Syndicate side, run by transfer)`
+
+// defaultRclone is where scripts/bench.sh installs rclone.
+const defaultRclone = "/var/cache/syndicate/bin/rclone"
+
+func runBench(ctx context.Context, env *Env, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprintln(env.Stderr, benchUsage)
+		return errUsage
+	}
+	switch args[0] {
+	case "transfer":
+		return benchTransfer(ctx, env, args[1:])
+	case "upload-once":
+		return benchUploadOnce(ctx, env, args[1:])
+	}
+	fmt.Fprintf(env.Stderr, "syndicate bench: unknown subcommand %q\n%s\n", args[0], benchUsage)
+	return errUsage
+}
+
+func benchTransfer(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "bench transfer", "bench transfer --protocol sftp|s3|ftp|http|local [flags]")
+	protocol := fs.String("protocol", "", "sftp, s3, ftp, http or local")
+	size := fs.String("size", "1GiB", "size of the random file (e.g. 1GiB, 512MiB, 10GiB)")
+	runs := fs.Int("runs", 3, "runs; each uploads with Syndicate, rclone default and rclone without checksum")
+	rclone := fs.String("rclone", "", "rclone binary (default: rclone on PATH, else "+defaultRclone+")")
+	tmp := fs.String("tmp", "", "directory for the generated file (default $TMPDIR or /tmp)")
+	var t bench.Target
+	t.AddFlags(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	names := make([]string, 0, len(bench.Protocols))
+	for p := range bench.Protocols {
+		names = append(names, p)
+	}
+	slices.Sort(names)
+	if fs.NArg() != 0 || !slices.Contains(names, *protocol) {
+		fmt.Fprintf(env.Stderr, "syndicate bench transfer: --protocol must be one of %s\n", strings.Join(names, ", "))
+		fs.Usage()
+		return errUsage
+	}
+	n, err := bench.ParseSize(*size)
+	if err != nil {
+		return err
+	}
+	bin, err := findRclone(*rclone)
+	if err != nil {
+		return err
+	}
+	_, err = bench.Transfer(ctx, bench.Config{Protocol: *protocol, Size: n, Runs: *runs, Rclone: bin, Target: t,
+		TempDir: *tmp, Getenv: env.Getenv, Out: env.Stdout})
+	return err
+}
+
+// findRclone resolves the anchor: the speed of Syndicate alone says
+// nothing, so transfer refuses to run without rclone.
+func findRclone(flagValue string) (string, error) {
+	if flagValue != "" {
+		if _, err := exec.LookPath(flagValue); err != nil {
+			return "", fmt.Errorf("--rclone %s: %w", flagValue, err)
+		}
+		return flagValue, nil
+	}
+	if p, err := exec.LookPath("rclone"); err == nil {
+		return p, nil
+	}
+	if _, err := os.Stat(defaultRclone); err == nil {
+		return defaultRclone, nil
+	}
+	return "", errors.New("rclone not found on PATH or at " + defaultRclone + ": run scripts/bench.sh (it builds it) or pass --rclone PATH")
+}
+
+func benchUploadOnce(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "bench upload-once", "bench upload-once --target URL [flags] --name NAME FILE")
+	var t bench.Target
+	t.AddFlags(fs)
+	name := fs.String("name", "", "name to upload to, relative to the target")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if t.URL == "" || *name == "" || fs.NArg() != 1 {
+		fs.Usage()
+		return errUsage
+	}
+	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	r, err := bench.UploadOnce(ctx, t, fs.Arg(0), *name, log)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(env.Stdout).Encode(r)
+}

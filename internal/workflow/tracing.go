@@ -1,0 +1,56 @@
+package workflow
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/dbos-inc/dbos-transact-golang/dbos"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/syndicate-media/syndicate/internal/telemetry"
+)
+
+// traced runs one step of a delivery's workflow in a span of the
+// delivery's trace and times it. The trace is read from the delivery's
+// row rather than carried in the workflow's input (the delivery id), so a
+// step run after a restart, or by another process that took the workflow
+// over, joins the same trace. A step whose row cannot be read still runs,
+// in a trace of its own.
+func traced[T any](s *steps, ctx context.Context, deliveryID, name string, fn func(context.Context) (T, error)) (T, error) {
+	attrs := []attribute.KeyValue{attribute.String(telemetry.AttrStep, name), attribute.String(telemetry.AttrDeliveryID, deliveryID)}
+	if d, err := s.store.GetDelivery(ctx, deliveryID); err == nil {
+		ctx = telemetry.WithTraceParent(ctx, d.TraceParent)
+		attrs = append(attrs, attribute.String(telemetry.AttrPartner, d.PartnerID))
+	}
+	ctx, span := s.telemetry.Tracer().Start(ctx, name, trace.WithAttributes(attrs...))
+	start := time.Now()
+	v, err := fn(ctx)
+	s.telemetry.Metrics().ObserveStep(name, time.Since(start))
+	telemetry.End(span, err)
+	return v, err
+}
+
+// runStep is dbos.RunAsStep for a step of a delivery's workflow, named
+// name, run by traced.
+func runStep[T any](ctx dbos.Context, s *steps, deliveryID, name string, fn func(context.Context) (T, error), opts ...dbos.StepOption) (T, error) {
+	return dbos.RunAsStep(ctx, func(c context.Context) (T, error) {
+		return traced(s, c, deliveryID, name, fn)
+	}, append(opts, dbos.WithStepName(name))...)
+}
+
+// annotateTransfer puts what one transfer attempt did on its span.
+func annotateTransfer(ctx context.Context, j job, attempt, planned int, res Result, sent int64, took time.Duration) {
+	files := planned
+	if res.Files > 0 {
+		files = res.Files
+	}
+	scheme, _, _ := strings.Cut(j.Partner.Target().URL, "://")
+	var rate int64
+	if took > 0 {
+		rate = int64(float64(sent) / took.Seconds())
+	}
+	trace.SpanFromContext(ctx).SetAttributes(attribute.Int("attempt", attempt), attribute.Int("files", files),
+		attribute.Int64("bytes", sent), attribute.Int64("rate_bytes_per_second", rate), attribute.String("transport.scheme", scheme))
+}

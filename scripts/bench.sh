@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Delivery speed, side by side with rclone, on this machine (Debian, as
+# root): builds rclone once into a cache outside the repo, makes sure the
+# test servers the project's scripts provide are up, and runs `syndicate
+# bench transfer` for each protocol.
+#
+#   bash scripts/bench.sh                  # local, sftp, and s3/ftp where their scripts exist
+#   bash scripts/bench.sh sftp             # only these protocols
+#   BENCH_SIZE=10GiB BENCH_RUNS=1 bash scripts/bench.sh sftp
+#
+# Figures are medians of BENCH_RUNS (default 3) runs of a BENCH_SIZE (default
+# 1GiB) random file; compare the ratios, not the absolute rates, across
+# machines. See docs/benchmarks.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH=$PATH:/usr/local/go/bin
+
+RCLONE_VERSION=${RCLONE_VERSION:-v1.76.0}
+CACHE=${SYNDICATE_CACHE:-/var/cache/syndicate}
+RCLONE=$CACHE/bin/rclone
+SIZE=${BENCH_SIZE:-1GiB}
+RUNS=${BENCH_RUNS:-3}
+
+# rclone is built from source with the Go toolchain (about 12 minutes on two
+# cores; `go install` stamps it "vX.Y.Z-DEV") and kept outside the repo; it
+# is never committed.
+if ! "$RCLONE" version 2>/dev/null | head -n 1 | grep -Eqx "rclone ${RCLONE_VERSION//./\\.}(-DEV)?"; then
+	echo "bench.sh: building rclone $RCLONE_VERSION into $CACHE/bin (takes a few minutes)"
+	mkdir -p "$CACHE/bin"
+	# From outside the module, so nothing here touches go.mod.
+	(cd / && GOBIN=$CACHE/bin GOFLAGS=-mod=mod go install "github.com/rclone/rclone@$RCLONE_VERSION")
+fi
+
+if (($# > 0)); then
+	protocols=("$@")
+else
+	protocols=(local sftp)
+	[[ -f scripts/versitygw.sh ]] && protocols+=(s3)
+	[[ -f scripts/vsftpd.sh ]] && protocols+=(ftp)
+fi
+
+# answers ADDR: something listens at host:port (a URL's scheme and path are
+# ignored).
+answers() {
+	local a=${1#*://}
+	a=${a%%/*}
+	[[ $a == *:* ]] && (exec 3<>"/dev/tcp/${a%:*}/${a##*:}") 2>/dev/null
+}
+
+# server SCRIPT ENVFILE VAR: reuse the server SCRIPT started earlier if its
+# env file names an address that answers, else start it. Starting again
+# would wipe its data under whoever else is using it (the test suite).
+server() {
+	local script=$1 envfile=$2 var=$3
+	if [[ -f $envfile ]] && answers "$(. "$envfile" && eval "echo \"\${$var:-}\"")"; then
+		return 0
+	fi
+	[[ -f $script ]] || {
+		echo "bench.sh: $script is not in this tree" >&2
+		return 1
+	}
+	bash "$script" >/dev/null
+}
+
+echo "bench.sh: $(nproc) CPUs, $(free -g | awk '/^Mem:/ {print $2}') GiB memory, $(go version | cut -d' ' -f3)"
+status=0
+for p in "${protocols[@]}"; do
+	case $p in
+	sftp) server scripts/sshd.sh /tmp/syndicate-sshd/env SYNDICATE_TEST_SSHD_ADDR || { status=1; continue; } ;;
+	s3) server scripts/versitygw.sh /tmp/syndicate-versitygw/env SYNDICATE_TEST_S3_ENDPOINT || { status=1; continue; } ;;
+	ftp) server scripts/vsftpd.sh /tmp/syndicate-vsftpd/env SYNDICATE_TEST_VSFTPD_ADDR || { status=1; continue; } ;;
+	esac
+	# http has no server script: pass one with BENCH_ARGS="--target https://... --secret env:NAME".
+	# shellcheck disable=SC2086
+	go run ./cmd/syndicate bench transfer --protocol "$p" --size "$SIZE" --runs "$RUNS" --rclone "$RCLONE" ${BENCH_ARGS:-} || status=1
+done
+exit $status
