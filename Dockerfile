@@ -9,9 +9,10 @@
 #
 # Base image assumptions (check them when you bump Go):
 # - golang:1.26 is the official Docker Hub image, moving along Go 1.26.x. go.mod
-#   says `go 1.26.8`, so the tag must resolve to 1.26.8 or later; an older 1.26.x
-#   would try to download a newer toolchain (GOTOOLCHAIN=auto) and fail offline.
-#   Pin both images by digest (FROM golang:1.26@sha256:...) for reproducible builds.
+#   says `go 1.26.8`, so the tag must resolve to 1.26.8 or later: the image sets
+#   GOTOOLCHAIN=local, so an older 1.26.x stops with "go.mod requires go >= 1.26.8"
+#   instead of downloading a toolchain. Pin both images by digest
+#   (FROM golang:1.26@sha256:...) for reproducible builds.
 # - gcr.io/distroless/static-debian12:nonroot has CA certificates (TLS to
 #   partners, S3, SSM, RDS), tzdata, /etc/passwd with user nonroot (65532) and a
 #   writable /tmp, and no shell or package manager. The binary is pure Go
