@@ -104,8 +104,13 @@ func (s *Store) StampEvents(ctx context.Context, limit int) (int, error) {
 // EventsAfter returns up to limit stamped events with PubSeq > cursor, in
 // publication order.
 func (s *Store) EventsAfter(ctx context.Context, cursor int64, limit int) ([]Event, error) {
-	rows, err := s.DB.QueryContext(ctx, s.q(`SELECT seq, pub_seq, id, type, subject, partner_id, time, data, traceparent
-		FROM syn_events WHERE pub_seq > ? ORDER BY pub_seq LIMIT ?`), cursor, limit)
+	return s.queryEvents(ctx, `WHERE pub_seq > ? ORDER BY pub_seq LIMIT ?`, cursor, limit)
+}
+
+// queryEvents selects events (PubSeq 0 when not yet stamped).
+func (s *Store) queryEvents(ctx context.Context, where string, args ...any) ([]Event, error) {
+	rows, err := s.DB.QueryContext(ctx, s.q(`SELECT seq, COALESCE(pub_seq, 0), id, type, subject, partner_id, time, data, traceparent
+		FROM syn_events `+where), args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: events: %w", err)
 	}

@@ -188,6 +188,8 @@ var migrations = []string{
 		PRIMARY KEY (trace_id, span_id)
 	);
 	CREATE INDEX syn_spans_start ON syn_spans (start_ns);`,
+	// 9: a delivery's events are read by subject (delivery page, UI).
+	`CREATE INDEX syn_events_subject ON syn_events (subject, seq);`,
 }
 
 // dialectSQL fills the few places where SQLite and PostgreSQL differ.

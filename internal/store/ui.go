@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -69,21 +68,5 @@ func (s *Store) FailedSince(ctx context.Context, since time.Time, limit int) ([]
 // DeliveryEvents returns up to limit outbox events about one delivery, in
 // the order they were written, whether or not they were published yet.
 func (s *Store) DeliveryEvents(ctx context.Context, id string, limit int) ([]Event, error) {
-	rows, err := s.DB.QueryContext(ctx, s.q(`SELECT seq, COALESCE(pub_seq, 0), id, type, subject, partner_id, time, data, traceparent
-		FROM syn_events WHERE subject = ? ORDER BY seq LIMIT ?`), id, limit)
-	if err != nil {
-		return nil, fmt.Errorf("store: delivery events: %w", err)
-	}
-	defer rows.Close()
-	out := []Event{}
-	for rows.Next() {
-		var e Event
-		var t, data string
-		if err := rows.Scan(&e.Seq, &e.PubSeq, &e.ID, &e.Type, &e.Subject, &e.PartnerID, &t, &data, &e.TraceParent); err != nil {
-			return nil, fmt.Errorf("store: delivery events: %w", err)
-		}
-		e.Time, e.Data = parseTime(t), json.RawMessage(data)
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return s.queryEvents(ctx, `WHERE subject = ? ORDER BY seq LIMIT ?`, id, limit)
 }
