@@ -47,3 +47,26 @@ func TestPartnerVersionsCLI(t *testing.T) {
 		t.Fatalf("history:\n%s", hist)
 	}
 }
+
+// TestPackagePreview builds a partner's package locally with
+// `syndicate package` and finds the files and the manifest.
+func TestPackagePreview(t *testing.T) {
+	cfg := storetest.SQLite(t)
+	p := serve(t, cfg.DataDir, "")
+	dir := t.TempDir()
+	media := filepath.Join(dir, "m.mp4")
+	os.WriteFile(media, []byte("media bytes"), 0o644)
+	os.WriteFile(filepath.Join(dir, "p.yaml"), []byte("id: acme\nname: Acme\nformat: json\ndestination:\n  url: sftp://u@partner.example/in\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "a.json"), []byte(`{"id":"ep-1","type":"episode","title":"Pilot","media":[{"role":"main","uri":"`+media+`"}]}`), 0o644)
+	cli(t, p.url, "partners", "apply", "-f", filepath.Join(dir, "p.yaml"))
+	cli(t, p.url, "assets", "import", filepath.Join(dir, "a.json"))
+	out := cli(t, p.url, "package", "--asset", "ep-1", "--partner", "acme", "--out", filepath.Join(dir, "out"))
+	for _, want := range []string{"main.mp4", "metadata.json", `"delivery_id": "preview"`, `"sha256"`} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("want %q in:\n%s", want, out)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out", "ep-1", "manifest.json")); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -30,6 +30,7 @@ var commands = map[string]command{
 	"deliveries": {"list, show, watch, cancel, retry or reprioritize deliveries", runDeliveries},
 	"assets":     {"load assets into the built-in catalog (import FILE)", runAssets},
 	"partners":   {"create or update partner profiles (apply -f FILE); partner API keys (keys create|list|revoke)", runPartners},
+	"package":    {"build a partner's package for an asset into a local folder, without delivering (preview)", runPackage},
 	"feedback":   {"report feedback on a delivery as a partner would (send), to test an integration", runFeedback},
 	"webhooks":   {"publish events to webhooks or NATS (add|list|test|replay|dead-letters|remove)", runWebhooks},
 	"events":     {"print published events, one a line (--after N, --follow)", runEvents},
