@@ -70,6 +70,7 @@ type deliveryData struct {
 	D        domain.Delivery
 	Events   []eventRow
 	Feedback []store.Feedback
+	Trace    []spanRow
 	Live     bool
 	// What the operator may do now.
 	CanRetry, CanCancel, CanPrioritize bool
@@ -101,6 +102,10 @@ func (u *UI) delivery(w http.ResponseWriter, r *http.Request, s *session) {
 		data.Events = append(data.Events, row)
 	}
 	if data.Feedback, err = u.store.ListFeedback(ctx, d.ID); err != nil {
+		u.internal(w, r, s, err)
+		return
+	}
+	if data.Trace, err = u.waterfall(ctx, d.TraceParent); err != nil {
 		u.internal(w, r, s, err)
 		return
 	}

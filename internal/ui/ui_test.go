@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/syndicate-media/syndicate/internal/domain"
 )
@@ -171,7 +172,7 @@ func TestPages(t *testing.T) {
 		{"/deliveries?partner=acme&asset=ep-1", 200, []string{ids["acme"]}},
 		{"/deliveries?status=lost", 200, []string{"is not a delivery status"}},
 		{"/deliveries?id=nope", 200, []string{"No delivery has the id"}},
-		{"/deliveries/" + ids["acme"], 200, []string{"delivered", `id="package"`, "version 2", `id="trace"`, "Tracing is not built yet", "packaging"}},
+		{"/deliveries/" + ids["acme"], 200, []string{"delivered", `id="package"`, "version 2", `id="trace"`, "packaging"}},
 		{"/deliveries/" + ids["broken"], 200, []string{`id="retry"`, "failed", `data-confirm=`}},
 		{"/deliveries/nope", 404, []string{"No delivery has the id"}},
 		{"/partners", 200, []string{"acme", "broken"}},
@@ -190,6 +191,17 @@ func TestPages(t *testing.T) {
 			if !strings.Contains(body, w) {
 				t.Errorf("GET %s: no %q in the page", p.path, w)
 			}
+		}
+	}
+	// The delivery's trace shows as a waterfall once its spans are stored
+	// (the span store writes in batches).
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		_, _, body := b.do("GET", "/deliveries/"+ids["acme"], nil)
+		if strings.Contains(body, `class="waterfall"`) && strings.Contains(body, "transfer") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no trace waterfall on the delivery page:\n%s", body)
 		}
 	}
 	if code, loc, _ := b.do("GET", "/deliveries?id="+ids["acme"], nil); code != http.StatusSeeOther || loc != "/deliveries/"+ids["acme"] {
