@@ -132,10 +132,23 @@ func (d *Dispatcher) dispatch(ctx, passCtx context.Context) {
 		d.passes.Add(1)
 		go func() {
 			defer d.passes.Done()
-			d.pass(passCtx, k)
-			d.mu.Lock()
-			delete(d.busy, k.ID)
-			d.mu.Unlock()
+			defer func() {
+				d.mu.Lock()
+				delete(d.busy, k.ID)
+				d.mu.Unlock()
+			}()
+			// Read the sink again now that this pass owns it: the list was
+			// read before, maybe while the previous pass still moved the
+			// cursor, and a stale cursor would send events twice.
+			fresh, err := d.Store.GetSink(passCtx, k.ID)
+			if err != nil {
+				d.logErr(passCtx, d.Log, "reading the sink", err)
+				return
+			}
+			if fresh.NextAttemptAt != nil && d.Store.Now().Before(*fresh.NextAttemptAt) {
+				return
+			}
+			d.pass(passCtx, fresh)
 		}()
 	}
 }
