@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -18,7 +17,6 @@ import (
 
 	"github.com/syndicate-media/syndicate/client"
 	"github.com/syndicate-media/syndicate/internal/domain"
-	"github.com/syndicate-media/syndicate/internal/feedback"
 	"github.com/syndicate-media/syndicate/internal/intake"
 	"github.com/syndicate-media/syndicate/internal/server"
 	"github.com/syndicate-media/syndicate/internal/store/storetest"
@@ -92,28 +90,8 @@ func TestSecretsNeverLeak(t *testing.T) {
 	for _, d := range resp.Decisions {
 		ids[d.PartnerID] = d.DeliveryID
 	}
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		g, _ := c.Delivery(ctx, ids["good"])
-		w, _ := c.Delivery(ctx, ids["wrong"])
-		if g.Status == domain.StatusDelivered && w.Status == domain.StatusFailed {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("deliveries: good %+v, wrong %+v", g, w)
-		}
-	}
-	// Signed feedback from the good partner.
-	var key struct{ Key string }
-	if err := c.Do(ctx, "POST", "/v1/partners/good/keys", "", nil, &key); err != nil {
-		t.Fatal(err)
-	}
-	fb, _ := json.Marshal(feedback.Report{Status: domain.AckProcessed})
-	ts := time.Now().Unix()
-	headers := map[string]string{"Syndicate-Timestamp": strconv.FormatInt(ts, 10),
-		"Syndicate-Signature": feedback.Sign([]byte(canaries["SYN_LEAK_HMAC"]), ts, fb)}
-	if err := client.New(srv.URL, key.Key).DoHeaders(ctx, "POST", "/v1/partner/deliveries/"+ids["good"]+"/feedback", headers, fb, nil); err != nil {
-		t.Fatal(err)
-	}
+	waitGoodAndWrong(t, c, ids)
+	signedFeedback(t, c, ids["good"], []byte(canaries["SYN_LEAK_HMAC"]))
 
 	// Everything an operator, a partner or an attacker with the database could see.
 	seen := map[string]string{"logs": logs.String()}

@@ -10,14 +10,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/syndicate-media/syndicate/client"
 	"github.com/syndicate-media/syndicate/internal/domain"
-	"github.com/syndicate-media/syndicate/internal/feedback"
 	"github.com/syndicate-media/syndicate/internal/intake"
 	"github.com/syndicate-media/syndicate/internal/server"
 	"github.com/syndicate-media/syndicate/internal/store"
@@ -94,28 +92,8 @@ func deliveryTrace(t *testing.T, cfg store.Config) {
 	for _, d := range resp.Decisions {
 		ids[d.PartnerID] = d.DeliveryID
 	}
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		g, _ := c.Delivery(ctx, ids["good"])
-		w, _ := c.Delivery(ctx, ids["wrong"])
-		if g.Status == domain.StatusDelivered && w.Status == domain.StatusFailed {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("deliveries: good %+v, wrong %+v", g, w)
-		}
-	}
-	// The partner answers, signed, with its own key.
-	var key struct{ Key string }
-	if err := c.Do(ctx, "POST", "/v1/partners/good/keys", "", nil, &key); err != nil {
-		t.Fatal(err)
-	}
-	fb, _ := json.Marshal(feedback.Report{Status: domain.AckProcessed})
-	ts := time.Now().Unix()
-	headers := map[string]string{"Syndicate-Timestamp": strconv.FormatInt(ts, 10),
-		"Syndicate-Signature": feedback.Sign([]byte(canaries["SYN_TRACE_HMAC"]), ts, fb)}
-	if err := client.New(srv.URL, key.Key).DoHeaders(ctx, "POST", "/v1/partner/deliveries/"+ids["good"]+"/feedback", headers, fb, nil); err != nil {
-		t.Fatal(err)
-	}
+	waitGoodAndWrong(t, c, ids)
+	partnerKey := signedFeedback(t, c, ids["good"], []byte(canaries["SYN_TRACE_HMAC"]))
 	if err := srv.Telemetry.ForceFlush(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +208,7 @@ func deliveryTrace(t *testing.T, cfg store.Config) {
 			t.Errorf("the value of %s appears in syn_spans", name)
 		}
 	}
-	if strings.Contains(spans, key.Key) || strings.Contains(spans, traceToken) {
+	if strings.Contains(spans, partnerKey) || strings.Contains(spans, traceToken) {
 		t.Error("a token appears in syn_spans")
 	}
 
