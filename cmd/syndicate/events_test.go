@@ -80,12 +80,7 @@ func eventsSurviveKill(t *testing.T, cfg store.Config) {
 	hookID := strings.Fields(out)[0]
 	cli(t, p.url, "partners", "apply", "-f", profile)
 	cli(t, p.url, "assets", "import", catalog)
-	out = cli(t, p.url, "notify", "--partners", "folder", "ep-1")
-	fields := strings.Fields(strings.Split(out, "\n")[1])
-	if len(fields) < 3 || fields[1] != "create" {
-		t.Fatalf("notify output: %q", out)
-	}
-	id := fields[2]
+	id := notifyCreate(t, p.url, "--partners", "folder", "ep-1")
 
 	// Delivered, and the dispatcher has tried (and failed) to publish.
 	c := client.New(p.url, token)

@@ -33,7 +33,7 @@ func TestFeedbackCLI(t *testing.T) {
 	p := serve(t, cfg.DataDir, "")
 	cli(t, p.url, "partners", "apply", "-f", profile)
 	cli(t, p.url, "assets", "import", catalog)
-	id := strings.Fields(strings.Split(cli(t, p.url, "notify", "ep-1"), "\n")[1])[2]
+	id := notifyCreate(t, p.url, "ep-1")
 	c := client.New(p.url, token)
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		d, err := c.Delivery(context.Background(), id)

@@ -57,6 +57,22 @@ func cli(t *testing.T, url string, args ...string) string {
 	return out.String()
 }
 
+// notifyCreate runs `syndicate notify` with args for one partner and
+// returns the id of the delivery it created.
+func notifyCreate(t *testing.T, url string, args ...string) string {
+	t.Helper()
+	out := cli(t, url, append([]string{"notify"}, args...)...)
+	lines := strings.Split(out, "\n")
+	if len(lines) < 2 {
+		t.Fatalf("notify output: %q", out)
+	}
+	fields := strings.Fields(lines[1])
+	if len(fields) < 3 || fields[1] != "create" {
+		t.Fatalf("notify output: %q", out)
+	}
+	return fields[2]
+}
+
 // cliFails runs a client command that must fail and returns its stderr.
 func cliFails(t *testing.T, url string, args ...string) string {
 	t.Helper()
@@ -164,12 +180,7 @@ destination:
 	p := serve(t, cfg.DataDir, cfg.DatabaseURL)
 	cli(t, p.url, "partners", "apply", "-f", profile)
 	cli(t, p.url, "assets", "import", catalog)
-	out := cli(t, p.url, "notify", "--key", "crash-1", "--partners", "slowtv", "ep-1")
-	fields := strings.Fields(strings.Split(out, "\n")[1])
-	if len(fields) < 3 || fields[1] != "create" {
-		t.Fatalf("notify output: %q", out)
-	}
-	id := fields[2]
+	id := notifyCreate(t, p.url, "--key", "crash-1", "--partners", "slowtv", "ep-1")
 	c := client.New(p.url, token)
 	ctx := context.Background()
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {

@@ -46,12 +46,7 @@ func traceAcrossRestart(t *testing.T, cfg store.Config) {
 	p := serve(t, cfg.DataDir, cfg.DatabaseURL)
 	cli(t, p.url, "partners", "apply", "-f", profile)
 	cli(t, p.url, "assets", "import", catalog)
-	out := cli(t, p.url, "notify", "--partners", "slowtv", "ep-1")
-	fields := strings.Fields(strings.Split(out, "\n")[1])
-	if len(fields) < 3 {
-		t.Fatalf("notify output: %q", out)
-	}
-	id := fields[2]
+	id := notifyCreate(t, p.url, "--partners", "slowtv", "ep-1")
 	c := client.New(p.url, token)
 	ctx := context.Background()
 	// Kill once the transfer runs and its span's start is stored.

@@ -90,7 +90,7 @@ func TestBadInput(t *testing.T) {
 		code                                 string
 	}{
 		{"no token", "POST", "/v1/notifications", "", "", `{"asset_id":"ep-1","partners":"all"}`, 401, "unauthorized"},
-		{"wrong token", "POST", "/v1/notifications", "wrong-token-xxxxxxxx", "", `{"asset_id":"ep-1","partners":"all"}`, 401, "unauthorized"},
+		{"wrong token", "POST", "/v1/notifications", "wrong-token-00000000", "", `{"asset_id":"ep-1","partners":"all"}`, 401, "unauthorized"},
 		{"no token on reads", "GET", "/v1/deliveries", "", "", "", 401, "unauthorized"},
 		{"malformed json", "POST", "/v1/notifications", token, "", `{"asset_id":`, 400, "malformed_json"},
 		{"empty body", "POST", "/v1/notifications", token, "", ``, 400, "malformed_json"},

@@ -24,7 +24,7 @@ func TestWebhookBadInput(t *testing.T) {
 		code                          string
 	}{
 		{"no token", "POST", "/v1/webhooks", "", hook(""), 401, "unauthorized"},
-		{"wrong token", "POST", "/v1/webhooks", "wrong-token-xxxxxxxx", hook(""), 401, "unauthorized"},
+		{"wrong token", "POST", "/v1/webhooks", "wrong-token-00000000", hook(""), 401, "unauthorized"},
 		{"no token list", "GET", "/v1/webhooks", "", "", 401, "unauthorized"},
 		{"no token delete", "DELETE", "/v1/webhooks/x", "", "", 401, "unauthorized"},
 		{"no token test", "POST", "/v1/webhooks/x/test", "", "", 401, "unauthorized"},

@@ -2,7 +2,12 @@ package server_test
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -10,7 +15,37 @@ import (
 	"github.com/syndicate-media/syndicate/client"
 	"github.com/syndicate-media/syndicate/internal/domain"
 	"github.com/syndicate-media/syndicate/internal/feedback"
+	"github.com/syndicate-media/syndicate/internal/server"
+	"github.com/syndicate-media/syndicate/internal/store"
+	"github.com/syndicate-media/syndicate/internal/transport/sftp/sftpd"
 )
+
+// startWithSFTP starts a server on cfg (loopback destinations allowed,
+// JSON logs at debug level into logs), an in-process SFTP partner with a
+// password login, and a random media file of size bytes; all are closed
+// at cleanup.
+func startWithSFTP(t *testing.T, cfg store.Config, token string, logs io.Writer, user, password string, size int) (*server.Server, *sftpd.Server, string) {
+	t.Helper()
+	srv, err := server.Start(context.Background(), server.Config{DataDir: cfg.DataDir, DatabaseURL: cfg.DatabaseURL, Addr: "127.0.0.1:0",
+		Token: token, AllowPrivateDestinations: true,
+		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close(5 * time.Second) })
+	sftp, err := sftpd.Start(sftpd.Config{Root: t.TempDir(), User: user, Password: password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sftp.Close() })
+	media := filepath.Join(t.TempDir(), "m.mp4")
+	b := make([]byte, size)
+	rand.Read(b)
+	if err := os.WriteFile(media, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return srv, sftp, media
+}
 
 // waitGoodAndWrong waits until the "good" partner's delivery is delivered
 // and the "wrong" one (a refused login) failed.

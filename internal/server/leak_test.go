@@ -3,10 +3,8 @@ package server_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,9 +16,7 @@ import (
 	"github.com/syndicate-media/syndicate/client"
 	"github.com/syndicate-media/syndicate/internal/domain"
 	"github.com/syndicate-media/syndicate/internal/intake"
-	"github.com/syndicate-media/syndicate/internal/server"
 	"github.com/syndicate-media/syndicate/internal/store/storetest"
-	"github.com/syndicate-media/syndicate/internal/transport/sftp/sftpd"
 
 	_ "github.com/syndicate-media/syndicate/internal/all"
 )
@@ -52,21 +48,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	}
 	cfg := storetest.SQLite(t)
 	logs := &syncBuffer{}
-	srv, err := server.Start(context.Background(), server.Config{DataDir: cfg.DataDir, Addr: "127.0.0.1:0", Token: "leak-test-token-0123456789", AllowPrivateDestinations: true,
-		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close(5 * time.Second)
-	sftp, err := sftpd.Start(sftpd.Config{Root: t.TempDir(), User: "leak", Password: canaries["SYN_LEAK_SFTP_PASSWORD"]})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sftp.Close()
-	media := filepath.Join(t.TempDir(), "m.mp4")
-	b := make([]byte, 64<<10)
-	rand.Read(b)
-	os.WriteFile(media, b, 0o644)
+	srv, sftp, media := startWithSFTP(t, cfg, "leak-test-token-0123456789", logs, "leak", canaries["SYN_LEAK_SFTP_PASSWORD"], 64<<10)
 
 	c := client.New(srv.URL, "leak-test-token-0123456789")
 	ctx := context.Background()

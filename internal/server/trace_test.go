@@ -2,26 +2,19 @@ package server_test
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/syndicate-media/syndicate/client"
 	"github.com/syndicate-media/syndicate/internal/domain"
 	"github.com/syndicate-media/syndicate/internal/intake"
-	"github.com/syndicate-media/syndicate/internal/server"
 	"github.com/syndicate-media/syndicate/internal/store"
 	"github.com/syndicate-media/syndicate/internal/store/storetest"
 	"github.com/syndicate-media/syndicate/internal/telemetry"
-	"github.com/syndicate-media/syndicate/internal/transport/sftp/sftpd"
 )
 
 const traceToken = "trace-test-token-0123456789"
@@ -49,21 +42,7 @@ func deliveryTrace(t *testing.T, cfg store.Config) {
 		t.Setenv(k, v)
 	}
 	logs := &syncBuffer{}
-	srv, err := server.Start(context.Background(), server.Config{DataDir: cfg.DataDir, DatabaseURL: cfg.DatabaseURL, Addr: "127.0.0.1:0",
-		Token: traceToken, AllowPrivateDestinations: true, Logger: slog.New(slog.NewJSONHandler(logs, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close(5 * time.Second)
-	sftp, err := sftpd.Start(sftpd.Config{Root: t.TempDir(), User: "tracer", Password: canaries["SYN_TRACE_SFTP_PASSWORD"]})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sftp.Close()
-	media := filepath.Join(t.TempDir(), "m.mp4")
-	b := make([]byte, 256<<10)
-	rand.Read(b)
-	os.WriteFile(media, b, 0o644)
+	srv, sftp, media := startWithSFTP(t, cfg, traceToken, logs, "tracer", canaries["SYN_TRACE_SFTP_PASSWORD"], 256<<10)
 
 	c := client.New(srv.URL, traceToken)
 	ctx := context.Background()
@@ -83,7 +62,7 @@ func deliveryTrace(t *testing.T, cfg store.Config) {
 	// The caller's own trace: Syndicate continues it.
 	const callerTrace = "5b8efff798038103d269b633813fc60c"
 	var resp intake.Response
-	err = c.DoHeaders(ctx, "POST", "/v1/notifications", map[string]string{"traceparent": "00-" + callerTrace + "-eee19b7ec3c1b174-01"},
+	err := c.DoHeaders(ctx, "POST", "/v1/notifications", map[string]string{"traceparent": "00-" + callerTrace + "-eee19b7ec3c1b174-01"},
 		map[string]any{"asset_id": "ep-1", "partners": "all"}, &resp)
 	if err != nil {
 		t.Fatal(err)
