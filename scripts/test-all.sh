@@ -12,7 +12,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=$PATH:/usr/local/go/bin
 # xmllint validates the adi11 format's output against the ADI 1.1 DTD.
-command -v xmllint >/dev/null || { apt-get update && apt-get install -y libxml2-utils; }
+# ffmpeg/ffprobe read renditions and transcode video (internal/video).
+apt_updated=
+need() { # need COMMAND PACKAGE: install PACKAGE from Debian unless COMMAND exists
+	command -v "$1" >/dev/null && return
+	[ -n "$apt_updated" ] || { apt-get update; apt_updated=1; }
+	DEBIAN_FRONTEND=noninteractive apt-get install -y "$2"
+}
+need xmllint libxml2-utils
+need ffmpeg ffmpeg
 
 pg_ready() { (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; }
 

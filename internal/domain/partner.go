@@ -141,6 +141,18 @@ type Package struct {
 	// The manifest is the archive's last entry, and NAME.sha256 next to
 	// the archive, written last, holds its checksum.
 	Archive string `json:"archive,omitempty"`
+	// Video, when set, is the one video the package carries for its role:
+	// a rendition that matches it, or one transcoded to it.
+	Video *VideoSpec `json:"video,omitempty"`
+	// Naming overrides file names per kind (media, image, subtitle,
+	// metadata) with placeholders {asset_id} {role} {ext} {type}
+	// {version} {width} {height}; e.g. "{asset_id}_{role}{ext}".
+	Naming map[string]string `json:"naming,omitempty"`
+	// MD5Sidecars writes NAME.md5 ("<md5>  <name>") after each file.
+	MD5Sidecars bool `json:"md5_sidecars,omitempty"`
+	// CompletionMarker names an empty file written after everything else
+	// (placeholders {asset_id} {delivery_id}), e.g. "{asset_id}.done".
+	CompletionMarker string `json:"completion_marker,omitempty"`
 }
 
 // ArchiveKinds are the values Package.Archive accepts.
@@ -211,6 +223,7 @@ func (p Partner) Validate() error {
 	if a := p.Package.Archive; a != "" && !slices.Contains(ArchiveKinds, a) {
 		errs = append(errs, fmt.Errorf("package.archive: %q is not one of %v", a, ArchiveKinds))
 	}
+	errs = append(errs, p.Package.validate()...)
 	if p.StartsPerMinute < 0 || p.StartsPerMinute > 6000 {
 		errs = append(errs, errors.New("starts_per_minute: must be 0-6000"))
 	}

@@ -7,6 +7,7 @@
 package packaging
 
 import (
+	"context"
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding/hex"
@@ -17,6 +18,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/syndicate-media/syndicate/internal/domain"
@@ -42,34 +44,84 @@ type File struct {
 	Size   int64  `json:"size"`
 	SHA256 string `json:"sha256,omitempty"` // expected, when the catalog declared it
 	Source string `json:"source"`
+	// Kind is media, image, subtitle or metadata: it picks the naming
+	// template.
+	Kind string `json:"kind,omitempty"`
+	// Width and Height are an image's pixel size, when known.
+	Width  int `json:"width,omitempty"`
+	Height int `json:"height,omitempty"`
 }
 
 // ErrInvalidPackage marks problems no retry can fix: a missing source
 // file, a size that does not match the catalog, an unknown format.
 var ErrInvalidPackage = errors.New("invalid package")
 
-// Build plans the package for asset a to partner p, rendering metadata
-// into workDir (created if missing). When the partner's format prints
-// md5s (format.ChecksumNeeder), Build reads each source once to compute
-// its md5 and sha256; the sha256 becomes the file's expected checksum, so
-// the transfer fails rather than send bytes other than those the metadata
-// describes.
+// Prepared holds the files earlier packaging steps made for this partner
+// (see Build for the order).
+type Prepared struct {
+	// Video replaces the renditions of the profile's video role.
+	Video *File `json:"video,omitempty"`
+}
+
+// Build prepares and assembles the package for asset a to partner p in
+// one call, as `syndicate package` and the benchmarks do: the video is
+// chosen or transcoded with the built-in ffmpeg (also for a partner
+// whose profile names the external transcoder: a preview does not wait
+// for a service), then Assemble. A delivery's workflow runs the same
+// preparation as separate, parallel, checkpointed steps.
 func Build(workDir string, a domain.Asset, p domain.Partner) (Plan, error) {
+	var prep Prepared
+	if v := p.Package.Video; v != nil {
+		spec := v.Resolved()
+		spec.Transcoder = "ffmpeg"
+		f, err := PrepareVideo(context.Background(), workDir, a, spec, nil)
+		if err != nil {
+			return Plan{}, err
+		}
+		prep.Video = &f
+	}
+	return Assemble(workDir, a, p, prep)
+}
+
+// Assemble plans the package for asset a to partner p from the asset's
+// files and the prepared ones, names every file (the profile's naming
+// templates), and renders the metadata into workDir (created if missing).
+// When the partner's format prints md5s (format.ChecksumNeeder), it reads
+// each file once to compute its md5 and sha256; the sha256 becomes the
+// file's expected checksum, so the transfer fails rather than send bytes
+// other than those the metadata describes.
+func Assemble(workDir string, a domain.Asset, p domain.Partner, prep Prepared) (Plan, error) {
 	var plan Plan
+	video := p.Package.Video
 	for _, m := range a.Media {
-		f, err := sourceFile(m.URI, m.Role, "", m.Size)
+		if video != nil && IsVideoCandidate(m.Role, video.Resolved().Role) {
+			continue
+		}
+		f, err := sourceFile(m.URI, m.Role, kindOf(m.URI), m.Size)
 		if err != nil {
 			return Plan{}, err
 		}
 		f.SHA256 = m.SHA256
 		plan.Files = append(plan.Files, f)
 	}
+	if prep.Video != nil {
+		plan.Files = append([]File{*prep.Video}, plan.Files...)
+	}
+	nMedia := len(plan.Files)
 	for _, im := range a.Images {
-		f, err := sourceFile(im.URI, im.Role, "images/", 0)
+		f, err := sourceFile(im.URI, im.Role, "image", 0)
 		if err != nil {
 			return Plan{}, err
 		}
+		f.Width, f.Height = im.Width, im.Height
 		plan.Files = append(plan.Files, f)
+	}
+	for i := range plan.Files {
+		name, err := fileName(p, a, plan.Files[i])
+		if err != nil {
+			return Plan{}, err
+		}
+		plan.Files[i].Name = name
 	}
 	fm, err := format.Get(p.Format)
 	if err != nil {
@@ -79,9 +131,8 @@ func Build(workDir string, a domain.Asset, p domain.Partner) (Plan, error) {
 	entries := make([]format.File, len(plan.Files))
 	for i, f := range plan.Files {
 		entries[i] = format.File{Name: f.Name, Role: f.Role, Size: f.Size}
-		if i >= len(a.Media) {
-			im := a.Images[i-len(a.Media)]
-			entries[i].Width, entries[i].Height = im.Width, im.Height
+		if i >= nMedia {
+			entries[i].Width, entries[i].Height = f.Width, f.Height
 		}
 		if needSums {
 			if entries[i].MD5, err = checksums(&plan.Files[i]); err != nil {
@@ -94,18 +145,61 @@ func Build(workDir string, a domain.Asset, p domain.Partner) (Plan, error) {
 		return Plan{}, fmt.Errorf("%w: render %s metadata: %w", ErrInvalidPackage, p.Format, err)
 	}
 	name := fm.FileName(a, p)
+	if tmpl, ok := p.Package.Naming["metadata"]; ok {
+		name = expand(tmpl, a, File{Role: "metadata", Source: name})
+	}
 	if err := os.MkdirAll(workDir, 0o750); err != nil {
 		return Plan{}, fmt.Errorf("packaging: %w", err)
 	}
-	src := filepath.Join(workDir, filepath.Base(name))
+	src := filepath.Join(workDir, "metadata"+path.Ext(name))
 	if err := os.WriteFile(src, doc, 0o640); err != nil {
 		return Plan{}, fmt.Errorf("packaging: write metadata: %w", err)
 	}
-	plan.Files = append(plan.Files, File{Name: name, Role: "metadata", Size: int64(len(doc)), Source: src})
-	if err := checkNames(plan.Files); err != nil {
+	plan.Files = append(plan.Files, File{Name: name, Role: "metadata", Kind: "metadata", Size: int64(len(doc)), Source: src})
+	if err := checkNames(plan.Files, p.Package.MD5Sidecars); err != nil {
 		return Plan{}, err
 	}
 	return plan, nil
+}
+
+// defaultNaming is the name of each kind of file without a template.
+var defaultNaming = map[string]string{"media": "{role}{ext}", "subtitle": "{role}{ext}", "image": "images/{role}{ext}"}
+
+// fileName names f in the package with the profile's template for its kind.
+func fileName(p domain.Partner, a domain.Asset, f File) (string, error) {
+	tmpl, ok := p.Package.Naming[f.Kind]
+	if !ok {
+		tmpl = defaultNaming[f.Kind]
+	}
+	name := expand(tmpl, a, f)
+	if err := transport.ValidateName(name); err != nil {
+		return "", fmt.Errorf("%w: package.naming.%s %q gives %w", ErrInvalidPackage, f.Kind, tmpl, err)
+	}
+	return name, nil
+}
+
+// expand fills a naming template's placeholders; the extension is the
+// source's, lower-cased.
+func expand(tmpl string, a domain.Asset, f File) string {
+	r := strings.NewReplacer("{asset_id}", a.ID, "{role}", f.Role, "{ext}", strings.ToLower(path.Ext(f.Source)),
+		"{type}", a.Type, "{version}", strconv.Itoa(a.Version),
+		"{width}", strconv.Itoa(f.Width), "{height}", strconv.Itoa(f.Height))
+	return r.Replace(tmpl)
+}
+
+// kindOf says whether a media file is a subtitle (SRT, WebVTT) or other media.
+func kindOf(uri string) string {
+	switch strings.ToLower(path.Ext(uri)) {
+	case ".srt", ".vtt":
+		return "subtitle"
+	}
+	return "media"
+}
+
+// IsVideoCandidate reports whether a media role is one of the renditions
+// of the video role: the role itself or ROLE-anything.
+func IsVideoCandidate(role, videoRole string) bool {
+	return role == videoRole || strings.HasPrefix(role, videoRole+"-")
 }
 
 // checksums reads f's source once and returns its md5, setting f.SHA256
@@ -134,8 +228,13 @@ func checksums(f *File) (string, error) {
 
 // checkNames refuses invalid names, two files with one name, and a name
 // that is also another file's folder.
-func checkNames(files []File) error {
+func checkNames(files []File, sidecars bool) error {
 	seen := map[string]bool{ManifestName: true}
+	if sidecars {
+		for _, f := range files {
+			seen[f.Name+".md5"] = true // a file named like another's sidecar
+		}
+	}
 	dirs := map[string]bool{}
 	for _, f := range files {
 		if err := transport.ValidateName(f.Name); err != nil {
@@ -155,9 +254,8 @@ func checkNames(files []File) error {
 	return nil
 }
 
-// sourceFile resolves a catalog URI to a local file and names it
-// <prefix><role><ext> in the package.
-func sourceFile(uri, role, prefix string, declaredSize int64) (File, error) {
+// sourceFile resolves a catalog URI to a local file (named later).
+func sourceFile(uri, role, kind string, declaredSize int64) (File, error) {
 	p, err := LocalPath(uri)
 	if err != nil {
 		return File{}, err
@@ -172,8 +270,7 @@ func sourceFile(uri, role, prefix string, declaredSize int64) (File, error) {
 	if declaredSize > 0 && fi.Size() != declaredSize {
 		return File{}, fmt.Errorf("%w: %s %s: size %d, catalog says %d", ErrInvalidPackage, role, uri, fi.Size(), declaredSize)
 	}
-	ext := strings.ToLower(path.Ext(p))
-	return File{Name: prefix + role + ext, Role: role, Size: fi.Size(), Source: p}, nil
+	return File{Role: role, Kind: kind, Size: fi.Size(), Source: p}, nil
 }
 
 // LocalPath resolves an absolute path or a file:// URL to a local path.

@@ -51,10 +51,10 @@ func TestBuild(t *testing.T) {
 	}
 	metaPath := filepath.Join(work, "metadata.json")
 	want := []packaging.File{
-		{Name: "main.mp4", Role: "main", Size: 1000, SHA256: sum, Source: media},
-		{Name: "images/cover.png", Role: "cover", Size: 200, Source: cover},
-		{Name: "images/poster.png", Role: "poster", Size: 300, Source: poster},
-		{Name: "metadata.json", Role: "metadata", Source: metaPath}, // Size checked below
+		{Name: "main.mp4", Role: "main", Kind: "media", Size: 1000, SHA256: sum, Source: media},
+		{Name: "images/cover.png", Role: "cover", Kind: "image", Size: 200, Source: cover},
+		{Name: "images/poster.png", Role: "poster", Kind: "image", Size: 300, Source: poster},
+		{Name: "metadata.json", Role: "metadata", Kind: "metadata", Source: metaPath}, // Size checked below
 	}
 	if len(plan.Files) != len(want) {
 		t.Fatalf("plan has %d files, want %d: %+v", len(plan.Files), len(want), plan.Files)

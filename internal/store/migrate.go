@@ -190,6 +190,17 @@ var migrations = []string{
 	CREATE INDEX syn_spans_start ON syn_spans (start_ns);`,
 	// 9: a delivery's events are read by subject (delivery page, UI).
 	`CREATE INDEX syn_events_subject ON syn_events (subject, seq);`,
+	// 10: single-use callback tokens of external transcode jobs (hashes only).
+	`CREATE TABLE syn_callbacks (
+		token_hash TEXT PRIMARY KEY,
+		delivery_id TEXT NOT NULL,
+		workflow_id TEXT NOT NULL,
+		state TEXT NOT NULL,
+		created_at TEXT NOT NULL,
+		deadline TEXT NOT NULL,
+		last_seen TEXT NOT NULL
+	);
+	CREATE INDEX syn_callbacks_delivery ON syn_callbacks (delivery_id);`,
 }
 
 // dialectSQL fills the few places where SQLite and PostgreSQL differ.

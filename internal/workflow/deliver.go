@@ -31,7 +31,9 @@ type job struct {
 	Partner  domain.Partner  `json:"partner"`
 }
 
-// deliver is the Deliver workflow: start → package → transfer → finish.
+// deliver is the Deliver workflow: start → video (pick a rendition, or
+// transcode: ffmpeg, or an external service that calls back) → package
+// (name, render metadata) → pace → transfer → finish.
 // It only orchestrates; every side effect is a step, checkpointed by DBOS.
 func (e *Engine) deliver(ctx dbos.Context, deliveryID string) (Result, error) {
 	j, err := runStep(ctx, e.steps, deliveryID, "start", func(c context.Context) (job, error) {
@@ -40,8 +42,12 @@ func (e *Engine) deliver(ctx dbos.Context, deliveryID string) (Result, error) {
 	if err != nil {
 		return Result{}, e.fail(ctx, deliveryID, err)
 	}
+	var prep packaging.Prepared
+	if prep.Video, err = e.prepareVideo(ctx, j); err != nil {
+		return Result{}, e.fail(ctx, deliveryID, err)
+	}
 	plan, err := runStep(ctx, e.steps, deliveryID, "package", func(c context.Context) (packaging.Plan, error) {
-		return e.steps.build(j)
+		return e.steps.build(j, prep)
 	})
 	if err != nil {
 		return Result{}, e.fail(ctx, deliveryID, err)
@@ -55,7 +61,7 @@ func (e *Engine) deliver(ctx dbos.Context, deliveryID string) (Result, error) {
 		attempts = 1 << 20 // the deadline, not the count, ends the retries
 	}
 	res, err := runStep(ctx, e.steps, deliveryID, "transfer", func(c context.Context) (Result, error) {
-		return e.steps.transfer(c, j, plan)
+		return e.steps.transfer(c, j, prep, plan)
 	}, dbos.WithStepMaxRetries(attempts-1),
 		dbos.WithStepBaseInterval(time.Duration(retry.BaseInterval)),
 		dbos.WithStepBackoffFactor(2),
@@ -144,7 +150,8 @@ type steps struct {
 	workDir   string
 	log       *slog.Logger
 	policy    *transport.Policy
-	telemetry *telemetry.Telemetry
+	telemetry  *telemetry.Telemetry
+	transcoder TranscoderConfig
 }
 
 // start loads the delivery, its asset snapshot and partner profile, and

@@ -51,6 +51,8 @@ type Config struct {
 	APIOnly bool
 	// Telemetry traces and times each step (nil: neither).
 	Telemetry *telemetry.Telemetry
+	// Transcoder is the external transcoding service, if any.
+	Transcoder TranscoderConfig
 }
 
 // Engine starts and runs delivery workflows.
@@ -86,7 +88,8 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Engine, error) {
 	} else {
 		dcfg.SQLiteSystemDB = st.DB
 	}
-	steps := &steps{store: st, workDir: cfg.WorkDir, log: cfg.Logger, policy: cfg.Policy, telemetry: cfg.Telemetry}
+	steps := &steps{store: st, workDir: cfg.WorkDir, log: cfg.Logger, policy: cfg.Policy, telemetry: cfg.Telemetry,
+		transcoder: cfg.Transcoder}
 	if cfg.APIOnly {
 		return newClient(ctx, dcfg, steps, cfg.Logger)
 	}

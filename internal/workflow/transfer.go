@@ -3,10 +3,12 @@ package workflow
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
 	"os"
@@ -29,14 +31,17 @@ import (
 // transfer is one attempt to send the whole package. It counts the
 // attempt, and on failure records the reason before returning it, so an
 // operator sees why a delivery is being retried.
-func (s *steps) transfer(ctx context.Context, j job, plan packaging.Plan) (Result, error) {
+func (s *steps) transfer(ctx context.Context, j job, prep packaging.Prepared, plan packaging.Plan) (Result, error) {
 	id := j.Delivery.ID
 	// A delivery taken over from a dead process finds the files that
 	// process rendered missing here: render them again (it is
 	// deterministic) rather than fail.
 	if s.renderedMissing(plan) {
+		if prep.Video != nil && s.renderedMissing(packaging.Plan{Files: []packaging.File{*prep.Video}}) {
+			return Result{}, transport.Permanent(fmt.Errorf("the transcoded video %s is not on this machine (taken over from another process?): retry the delivery to transcode again", prep.Video.Source))
+		}
 		var err error
-		if plan, err = s.build(j); err != nil {
+		if plan, err = s.build(j, prep); err != nil {
 			return Result{}, err
 		}
 	}
@@ -130,15 +135,32 @@ func send(ctx context.Context, log *slog.Logger, policy *transport.Policy, j job
 	loc := strings.TrimRight(dest.URL, "/") + "/" + dir
 	if kind := j.Partner.Package.Archive; kind != "" {
 		res, err := snd.sendArchive(ctx, kind, dir, j.Asset.ID, m, plan)
+		if err == nil {
+			err = snd.marker(ctx, j, dir, &res)
+		}
 		res.Location = loc
 		return res, err
 	}
 	for _, f := range plan.Files {
-		sum, _, err := snd.sendFile(ctx, path.Join(dir, f.Name), f)
+		var md5h hash.Hash
+		if j.Partner.Package.MD5Sidecars {
+			md5h = md5.New()
+		}
+		sum, _, err := snd.sendFile(ctx, path.Join(dir, f.Name), f, md5h)
 		if err != nil {
 			return Result{}, err
 		}
 		m.Files = append(m.Files, domain.ManifestFile{Name: f.Name, Role: f.Role, Size: f.Size, SHA256: sum})
+		if md5h != nil {
+			// md5sum's format: `md5sum -c NAME.md5` checks it.
+			side := []byte(hex.EncodeToString(md5h.Sum(nil)) + "  " + path.Base(f.Name) + "\n")
+			sf := packaging.File{Name: f.Name + ".md5", Role: "md5", Size: int64(len(side))}
+			ssum, _, err := snd.put(ctx, path.Join(dir, sf.Name), bytes.NewReader(side), sf)
+			if err != nil {
+				return Result{}, err
+			}
+			m.Files = append(m.Files, domain.ManifestFile{Name: sf.Name, Role: sf.Role, Size: sf.Size, SHA256: ssum})
+		}
 	}
 	body, err := manifestJSON(m)
 	if err != nil {
@@ -148,7 +170,26 @@ func send(ctx context.Context, log *slog.Logger, policy *transport.Policy, j job
 	if _, _, err := snd.put(ctx, path.Join(dir, mf.Name), bytes.NewReader(body), mf); err != nil {
 		return Result{}, err
 	}
-	return Result{Files: len(m.Files) + 1, Bytes: m.TotalBytes() + mf.Size, Location: loc}, nil
+	res := Result{Files: len(m.Files) + 1, Bytes: m.TotalBytes() + mf.Size, Location: loc}
+	return res, snd.marker(ctx, j, dir, &res)
+}
+
+// marker writes the profile's completion marker, an empty file, after
+// everything else.
+func (s *sender) marker(ctx context.Context, j job, dir string, res *Result) error {
+	name := j.Partner.Package.CompletionMarker
+	if name == "" {
+		return nil
+	}
+	name = strings.NewReplacer("{asset_id}", j.Asset.ID, "{delivery_id}", j.Delivery.ID).Replace(name)
+	if err := transport.ValidateName(name); err != nil {
+		return transport.Permanent(fmt.Errorf("package.completion_marker: %w", err))
+	}
+	if _, _, err := s.put(ctx, path.Join(dir, name), bytes.NewReader(nil), packaging.File{Name: name, Role: "marker"}); err != nil {
+		return err
+	}
+	res.Files++
+	return nil
 }
 
 func manifestJSON(m domain.Manifest) ([]byte, error) {
@@ -199,13 +240,18 @@ type sender struct {
 }
 
 // sendFile streams one source file to name and returns its sha256 and size.
-func (s *sender) sendFile(ctx context.Context, name string, f packaging.File) (string, int64, error) {
+// When md5h is not nil, it also sees every byte of the file.
+func (s *sender) sendFile(ctx context.Context, name string, f packaging.File, md5h hash.Hash) (string, int64, error) {
 	src, err := os.Open(f.Source)
 	if err != nil {
 		return "", 0, transport.Permanent(fmt.Errorf("source %s: %w", f.Name, err))
 	}
 	defer src.Close()
-	return s.put(ctx, name, src, f)
+	var r io.Reader = src
+	if md5h != nil {
+		r = io.TeeReader(src, md5h)
+	}
+	return s.put(ctx, name, r, f)
 }
 
 // put writes src to a temporary name, checks size and checksum, and
@@ -310,7 +356,7 @@ func Upload(ctx context.Context, log *slog.Logger, tr transport.Transport, name,
 		return "", err
 	}
 	s := &sender{log: log, tr: tr, lim: limiter(bytesPerSecond), sent: new(atomic.Int64), tag: "bench"}
-	sum, _, err := s.sendFile(ctx, name, packaging.File{Name: path.Base(name), Role: "bench", Size: fi.Size(), Source: source})
+	sum, _, err := s.sendFile(ctx, name, packaging.File{Name: path.Base(name), Role: "bench", Size: fi.Size(), Source: source}, nil)
 	return sum, err
 }
 
@@ -324,8 +370,8 @@ func limiter(bytesPerSecond int64) *rate.Limiter {
 }
 
 // build plans the delivery's package, rendering into its work folder.
-func (s *steps) build(j job) (packaging.Plan, error) {
-	return packaging.Build(filepath.Join(s.workDir, j.Delivery.ID), j.Asset, j.Partner)
+func (s *steps) build(j job, prep packaging.Prepared) (packaging.Plan, error) {
+	return packaging.Assemble(filepath.Join(s.workDir, j.Delivery.ID), j.Asset, j.Partner, prep)
 }
 
 // renderedMissing reports whether a file the package step rendered into
