@@ -36,6 +36,8 @@ type Server struct {
 	Ready func() bool
 	// Telemetry traces requests and serves /metrics (nil: neither).
 	Telemetry *telemetry.Telemetry
+	// Callbacks takes external transcoders' callbacks (nil: none).
+	Callbacks CallbackReceiver
 
 	limiters partnerLimiters
 }
@@ -79,6 +81,8 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/partner/deliveries/{id}/feedback", s.partnerAuth(s.postFeedback))
 	mux.Handle("GET /v1/partner/deliveries/{id}", s.partnerAuth(s.partnerGetDelivery))
 	mux.Handle("GET /v1/partner/deliveries", s.partnerAuth(s.partnerListDeliveries))
+	// External transcoders call back with a single-use token of their own.
+	mux.HandleFunc("POST /v1/callbacks/{token}", s.postCallback)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no route for "+r.Method+" "+r.URL.Path)
 	})
@@ -151,6 +155,6 @@ func (s *Server) internal(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, context.Canceled) {
 		return
 	}
-	s.Log.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+	s.Log.Error("request failed", "method", r.Method, "path", redactPath(r.URL.Path), "error", err)
 	writeError(w, http.StatusInternalServerError, "internal", "internal error; see the server log")
 }

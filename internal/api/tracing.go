@@ -29,7 +29,7 @@ func (s *Server) tracing(next http.Handler) http.Handler {
 		}
 		ctx := telemetry.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
 		ctx, span := s.Telemetry.Tracer().Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer),
-			trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path)))
+			trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", redactPath(r.URL.Path))))
 		defer span.End()
 		r = r.WithContext(ctx)
 		var reqBody *capture
@@ -107,4 +107,12 @@ func (r *recorder) Flush() {
 	if f, ok := r.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
+}
+
+// redactPath hides the credential in a callback URL's path.
+func redactPath(p string) string {
+	if strings.HasPrefix(p, "/v1/callbacks/") {
+		return "/v1/callbacks/REDACTED"
+	}
+	return p
 }

@@ -24,6 +24,10 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	role := fs.String("role", envOr(env, "SYNDICATE_ROLE", "all"), "all, worker (runs deliveries) or api (accepts them; workers run them) (env SYNDICATE_ROLE)")
 	heartbeat := fs.Duration("heartbeat", 5*time.Second, "heartbeat interval")
 	deadAfter := fs.Duration("dead-after", 30*time.Second, "a worker silent this long is taken over by a live one")
+	transcoderURL := fs.String("transcoder-url", env.Getenv("SYNDICATE_TRANSCODER_URL"),
+		"external transcoding service's job endpoint, for profiles with package.video.transcoder: external (env SYNDICATE_TRANSCODER_URL)")
+	publicURL := fs.String("public-url", env.Getenv("SYNDICATE_PUBLIC_URL"),
+		"this API's public base URL, for transcoder callbacks (env SYNDICATE_PUBLIC_URL; default the listen address)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -31,7 +35,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	srv, err := server.Start(ctx, server.Config{DataDir: *dataDir, DatabaseURL: *database, Addr: *addr,
 		Token: *token, ExecutorID: *executor, Role: *role, HeartbeatInterval: *heartbeat, DeadAfter: *deadAfter,
 		Logger: log, AllowPrivateDestinations: *allowPrivate,
-		AllowedDestinations: splitList(*allowed)})
+		AllowedDestinations: splitList(*allowed), TranscoderURL: *transcoderURL, PublicURL: *publicURL})
 	if err != nil {
 		return err
 	}

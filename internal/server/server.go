@@ -54,6 +54,11 @@ type Config struct {
 	// AllowedDestinations, when set, is the only hosts (names, *.domain,
 	// CIDRs) destinations may use.
 	AllowedDestinations []string
+	// TranscoderURL is the external transcoding service's job endpoint.
+	TranscoderURL string
+	// PublicURL is the API's base URL as the transcoder reaches it
+	// (default: the listen address).
+	PublicURL string
 }
 
 // Server is a started Syndicate.
@@ -122,6 +127,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	s.Engine, err = workflow.New(ctx, st, workflow.Config{
 		WorkDir: filepath.Join(cfg.DataDir, "work"), ExecutorID: cfg.ExecutorID, Logger: log, Policy: policy,
 		APIOnly: cfg.Role == "api", Telemetry: s.Telemetry,
+		Transcoder: workflow.TranscoderConfig{URL: cfg.TranscoderURL, CallbackBase: cfg.PublicURL},
 	})
 	if err != nil {
 		_ = s.Telemetry.Close()
@@ -136,6 +142,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Addr, err)
 	}
 	s.URL = "http://" + ln.Addr().String()
+	s.Engine.SetCallbackBase(s.URL)
 	in := &intake.Service{Store: st, Catalog: catalog.Builtin{Store: st}, Engine: s.Engine, Telemetry: s.Telemetry}
 	fb := &feedback.Service{Store: st, Engine: s.Engine, Log: log, Policy: policy, Telemetry: s.Telemetry}
 	if cfg.SweepInterval <= 0 {
@@ -146,7 +153,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		Interval: cfg.HeartbeatInterval, DeadAfter: cfg.DeadAfter}
 	s.background(member.Run)
 	s.background((&event.Dispatcher{Store: st, Log: log}).Run)
-	h := (&api.Server{Store: st, Intake: in, Feedback: fb, Control: s.Engine, Log: log, Telemetry: s.Telemetry}).Handler()
+	h := (&api.Server{Store: st, Intake: in, Feedback: fb, Control: s.Engine, Log: log, Telemetry: s.Telemetry,
+		Callbacks: s.Engine}).Handler()
 	web := ui.New(st, s.Engine, log) // the operator web UI at /; the API keeps /v1/, /healthz, /readyz
 	root := http.NewServeMux()
 	root.Handle("/metrics", h) // Prometheus scrapes the API's /metrics; the UI has every other path outside the API

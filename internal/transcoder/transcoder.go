@@ -122,6 +122,15 @@ func ValidToken(s string) bool {
 	return err == nil && len(b) == 32
 }
 
+// The refusals of a callback: an unknown (forged) token, a token whose
+// job already answered (duplicate), or one past its deadline or whose
+// wait ended (late).
+var (
+	ErrCallbackUnknown = errors.New("unknown callback token")
+	ErrCallbackUsed    = errors.New("this job already sent its final callback")
+	ErrCallbackExpired = errors.New("callback too late: the job's wait has ended")
+)
+
 // ErrRejected marks a job the service refused (4xx): retrying the same job
 // will not help.
 var ErrRejected = errors.New("transcoder rejected the job")

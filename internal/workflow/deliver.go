@@ -146,10 +146,10 @@ func rootCause(err error) error {
 
 // steps holds what the workflow's side effects need.
 type steps struct {
-	store     *store.Store
-	workDir   string
-	log       *slog.Logger
-	policy    *transport.Policy
+	store      *store.Store
+	workDir    string
+	log        *slog.Logger
+	policy     *transport.Policy
 	telemetry  *telemetry.Telemetry
 	transcoder TranscoderConfig
 }

@@ -3,6 +3,7 @@ package workflow
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -216,27 +217,27 @@ func (s *steps) videoProgress(ctx context.Context) func(done, total time.Duratio
 // notInvalid retries a packaging step unless the package itself is wrong.
 func notInvalid(err error) bool { return !errors.Is(err, packaging.ErrInvalidPackage) }
 
-// ErrCallback* are the refusals of a transcoder callback.
-var (
-	ErrCallbackUnknown = errors.New("unknown callback token")
-	ErrCallbackUsed    = errors.New("callback token already used")
-	ErrCallbackExpired = errors.New("callback token expired")
-)
-
 // Callback hands a transcoder's callback to the workflow waiting for it,
 // in one transaction with the token's state: a final answer closes the
 // token, so a duplicate is refused; a late one (token expired, deadline
-// passed) too. It returns the delivery the callback belongs to.
-func (e *Engine) Callback(ctx context.Context, token string, msg transcoder.Callback) (string, error) {
+// passed) too. It returns the delivery the callback belongs to. The
+// callback joins the delivery's trace as a "transcoder.callback" span,
+// linked to the request that carried it.
+func (e *Engine) Callback(ctx context.Context, token string, msg transcoder.Callback) (deliveryID string, err error) {
 	if !transcoder.ValidToken(token) {
-		return "", ErrCallbackUnknown
+		return "", transcoder.ErrCallbackUnknown
 	}
+	began := time.Now()
+	defer func() {
+		if deliveryID != "" {
+			e.traceCallback(ctx, began, deliveryID, msg, err)
+		}
+	}()
 	st := e.steps.store
-	var deliveryID string
-	err := st.InTx(ctx, func(tx *sql.Tx) error {
+	err = st.InTx(ctx, func(tx *sql.Tx) error {
 		c, err := st.GetCallbackTx(ctx, tx, transcoder.HashToken(token))
 		if errors.Is(err, store.ErrNotFound) {
-			return ErrCallbackUnknown
+			return transcoder.ErrCallbackUnknown
 		}
 		if err != nil {
 			return err
@@ -244,9 +245,9 @@ func (e *Engine) Callback(ctx context.Context, token string, msg transcoder.Call
 		deliveryID = c.DeliveryID
 		switch {
 		case c.State == store.CallbackDone:
-			return ErrCallbackUsed
+			return transcoder.ErrCallbackUsed
 		case c.State != store.CallbackOpen || st.Now().After(c.Deadline):
-			return ErrCallbackExpired
+			return transcoder.ErrCallbackExpired
 		}
 		state := store.CallbackOpen
 		if msg.Final() {
@@ -259,4 +260,20 @@ func (e *Engine) Callback(ctx context.Context, token string, msg transcoder.Call
 		return dbos.Send(e.client, c.WorkflowID, msg, callbackTopic, dbos.WithSendTransaction(tx))
 	})
 	return deliveryID, err
+}
+
+// traceCallback records a callback as a span of its delivery's trace.
+func (e *Engine) traceCallback(ctx context.Context, began time.Time, deliveryID string, msg transcoder.Callback, err error) {
+	link := trace.LinkFromContext(ctx)
+	if d, gerr := e.steps.store.GetDelivery(ctx, deliveryID); gerr == nil {
+		ctx = telemetry.WithTraceParent(ctx, d.TraceParent)
+		link.Attributes = append(link.Attributes, attribute.String(telemetry.AttrPartner, d.PartnerID))
+	}
+	_, span := e.steps.telemetry.Tracer().Start(ctx, "transcoder.callback", trace.WithTimestamp(began), trace.WithLinks(link),
+		trace.WithAttributes(attribute.String(telemetry.AttrDeliveryID, deliveryID), attribute.String("transcoder.status", msg.Status),
+			attribute.Float64("transcoder.progress", msg.Progress)))
+	if b, jerr := json.Marshal(msg); jerr == nil {
+		span.AddEvent("callback.body", trace.WithAttributes(attribute.String("body", telemetry.Payload(b))))
+	}
+	telemetry.End(span, err)
 }

@@ -189,11 +189,11 @@ func callbackAPI(t *testing.T, eng func() *workflow.Engine) *httptest.Server {
 		}
 		_, err := eng().Callback(r.Context(), token, c)
 		switch {
-		case errors.Is(err, workflow.ErrCallbackUnknown):
+		case errors.Is(err, transcoder.ErrCallbackUnknown):
 			w.WriteHeader(http.StatusNotFound)
-		case errors.Is(err, workflow.ErrCallbackUsed):
+		case errors.Is(err, transcoder.ErrCallbackUsed):
 			w.WriteHeader(http.StatusConflict)
-		case errors.Is(err, workflow.ErrCallbackExpired):
+		case errors.Is(err, transcoder.ErrCallbackExpired):
 			w.WriteHeader(http.StatusGone)
 		case err != nil:
 			http.Error(w, err.Error(), http.StatusInternalServerError)
