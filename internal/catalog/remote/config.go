@@ -89,8 +89,10 @@ func check(cfg catalog.Config, urlForCheck string) (*mapping.Mapping, []error) {
 		if !httpguts.ValidHeaderFieldValue(a.Prefix) {
 			bad("auth.prefix", "not a valid header value")
 		}
-		if a.Secret == "" {
-			bad("auth.secret", "required: a secret reference (env:NAME, file:/path or aws-ssm:/path)")
+		if kind, _, _ := strings.Cut(a.Secret, ":"); !slices.Contains([]string{"env", "file", "aws-ssm"}, kind) {
+			// Never echo it: a value that is not a reference is likely
+			// the secret itself.
+			bad("auth.secret", "want a secret reference (env:NAME, file:/path or aws-ssm:/path), not the secret itself")
 		} else if _, err := resolve(a); err != nil {
 			bad("auth.secret", "%v", err)
 		}
