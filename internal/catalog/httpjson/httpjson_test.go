@@ -336,7 +336,7 @@ func TestNetworkError(t *testing.T) {
 func TestBadAnswers(t *testing.T) {
 	for _, tc := range []struct {
 		name, doc, want string
-		answer      func(http.ResponseWriter, *http.Request)
+		answer          func(http.ResponseWriter, *http.Request)
 	}{
 		{name: "garbage", answer: func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "<html>maintenance</html>") },
 			want: `catalog http: asset "ep-1": the answer is not JSON: invalid character '<' looking for beginning of value`},
