@@ -36,6 +36,10 @@ type Server struct {
 	Ready func() bool
 	// Telemetry traces requests and serves /metrics (nil: neither).
 	Telemetry *telemetry.Telemetry
+	// CatalogKind is the configured catalog when it is not the built-in
+	// one (http, graphql): PUT /v1/assets is then refused, since its
+	// versions would mix with the external catalog's.
+	CatalogKind string
 
 	limiters partnerLimiters
 }

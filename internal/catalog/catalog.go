@@ -106,6 +106,21 @@ type Deps struct {
 	Store *store.Store
 }
 
+// ErrNoStore is what an opener that needs a store returns, after checking
+// its configuration, when Deps has none; Check relies on it.
+var ErrNoStore = errors.New("catalog: no store to keep asset snapshots in")
+
+// Check validates cfg as Open would (resolving secret references too)
+// without a store, so a command can report configuration problems before
+// it starts anything.
+func Check(cfg Config) error {
+	_, err := Open(cfg, Deps{})
+	if errors.Is(err, ErrNoStore) {
+		return nil
+	}
+	return err
+}
+
 // Opener checks a configuration and builds its catalog. Its errors name
 // the field (`catalog.url: ...`).
 type Opener func(cfg Config, deps Deps) (Catalog, error)

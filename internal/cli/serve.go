@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/syndicate-media/syndicate/internal/catalog"
 	"github.com/syndicate-media/syndicate/internal/server"
 )
 
@@ -24,18 +25,25 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	role := fs.String("role", envOr(env, "SYNDICATE_ROLE", "all"), "all, worker (runs deliveries) or api (accepts them; workers run them) (env SYNDICATE_ROLE)")
 	heartbeat := fs.Duration("heartbeat", 5*time.Second, "heartbeat interval")
 	deadAfter := fs.Duration("dead-after", 30*time.Second, "a worker silent this long is taken over by a live one")
+	configFile := fs.String("config", env.Getenv("SYNDICATE_CONFIG"),
+		"YAML (or JSON) file with a catalog: section choosing builtin, http or graphql (env SYNDICATE_CONFIG; default: the built-in catalog)")
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadServeConfig(*configFile)
+	if err != nil {
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(env.Stderr, nil))
 	srv, err := server.Start(ctx, server.Config{DataDir: *dataDir, DatabaseURL: *database, Addr: *addr,
 		Token: *token, ExecutorID: *executor, Role: *role, HeartbeatInterval: *heartbeat, DeadAfter: *deadAfter,
 		Logger: log, AllowPrivateDestinations: *allowPrivate,
-		AllowedDestinations: splitList(*allowed)})
+		AllowedDestinations: splitList(*allowed), Catalog: cfg.Catalog})
 	if err != nil {
 		return err
 	}
-	log.Info("syndicate serving", "url", srv.URL, "database", string(srv.Store.Dialect), "executor_id", *executor, "role", *role)
+	log.Info("syndicate serving", "url", srv.URL, "database", string(srv.Store.Dialect), "executor_id", *executor, "role", *role,
+		"catalog", catalogKind(cfg.Catalog))
 	if srv.NewToken != "" {
 		fmt.Fprintf(env.Stdout, "Generated the first API token (shown once, stored hashed):\n  export SYNDICATE_TOKEN=%s\n", srv.NewToken)
 	}
@@ -52,4 +60,11 @@ func waitErr(srv *server.Server) <-chan error {
 	ch := make(chan error, 1)
 	go func() { ch <- srv.Wait() }()
 	return ch
+}
+
+func catalogKind(c catalog.Config) string {
+	if c.Kind == "" {
+		return "builtin"
+	}
+	return c.Kind
 }

@@ -69,7 +69,7 @@ func New(kind string, cfg catalog.Config, deps catalog.Deps, proto Protocol, url
 		return nil, errors.Join(errs...)
 	}
 	if deps.Store == nil {
-		return nil, errors.New("catalog: no store to keep asset snapshots in")
+		return nil, catalog.ErrNoStore
 	}
 	c := &Catalog{kind: kind, cfg: cfg, proto: proto, mapping: m, store: deps.Store, maxBytes: MaxBody,
 		limiter: rate.NewLimiter(rate.Limit(cfg.RequestsPerSecond), cfg.Burst)}
