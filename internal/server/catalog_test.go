@@ -115,7 +115,7 @@ func TestHTTPCatalog(t *testing.T) {
 func TestBadCatalogConfigRefusedAtStart(t *testing.T) {
 	cfg := storetest.SQLite(t)
 	_, err := server.Start(context.Background(), server.Config{DataDir: cfg.DataDir, Addr: "127.0.0.1:0",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Catalog: catalog.Config{Kind: "http", URL: "gopher://cms.example/{id}"}})
 	if err == nil || !strings.Contains(err.Error(), `catalog.url: scheme "gopher": want http or https`) ||
 		!strings.Contains(err.Error(), "catalog.mapping.title: required") {
