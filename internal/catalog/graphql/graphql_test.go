@@ -358,7 +358,7 @@ func TestRetries(t *testing.T) {
 	cfg.MaxAttempts = 2
 	c, _ = open(t, cfg)
 	_, _, err := c.Lookup(context.Background(), "ep-1")
-	if want := `catalog graphql: asset "ep-1": no answer after 2 attempts, the last: status 500 Internal Server Error`; err == nil || err.Error() != want {
+	if want := `catalog graphql: asset "ep-1": gave up after 2 attempts, the last: status 500 Internal Server Error`; err == nil || err.Error() != want {
 		t.Fatalf("err = %v, want %s", err, want)
 	}
 	if n := srv.requests.Load(); n != 5 {
@@ -380,7 +380,7 @@ func TestTimeout(t *testing.T) {
 	cfg.Timeout, cfg.MaxAttempts = 50*time.Millisecond, 1
 	c, _ := open(t, cfg)
 	_, _, err := c.Lookup(context.Background(), "ep-1")
-	if want := `catalog graphql: asset "ep-1": no answer after 1 attempts, the last: no answer within the timeout (50ms)`; err == nil || err.Error() != want {
+	if want := `catalog graphql: asset "ep-1": gave up after 1 attempt, the last: no answer within the timeout (50ms)`; err == nil || err.Error() != want {
 		t.Fatalf("err = %v, want %s", err, want)
 	}
 }

@@ -290,7 +290,7 @@ func TestServerErrorsExhaustAttempts(t *testing.T) {
 	cfg.MaxAttempts = 3
 	c, _ := open(t, cfg)
 	_, _, err := c.Lookup(context.Background(), "ep-1")
-	want := `catalog http: asset "ep-1": no answer after 3 attempts, the last: status 500 Internal Server Error`
+	want := `catalog http: asset "ep-1": gave up after 3 attempts, the last: status 500 Internal Server Error`
 	if err == nil || err.Error() != want || !errors.Is(err, catalog.ErrSource) {
 		t.Fatalf("err = %v, want %s", err, want)
 	}
@@ -314,7 +314,7 @@ func TestTimeout(t *testing.T) {
 	cfg.Timeout, cfg.MaxAttempts = 50*time.Millisecond, 2
 	c, _ := open(t, cfg)
 	_, _, err := c.Lookup(context.Background(), "ep-1")
-	want := `catalog http: asset "ep-1": no answer after 2 attempts, the last: no answer within the timeout (50ms)`
+	want := `catalog http: asset "ep-1": gave up after 2 attempts, the last: no answer within the timeout (50ms)`
 	if err == nil || err.Error() != want {
 		t.Fatalf("err = %v, want %s", err, want)
 	}
@@ -327,7 +327,7 @@ func TestNetworkError(t *testing.T) {
 	hs.Close() // nothing listens there any more
 	c, _ := open(t, cfg)
 	_, _, err := c.Lookup(context.Background(), "ep-1")
-	if err == nil || !strings.HasPrefix(err.Error(), `catalog http: asset "ep-1": no answer after 2 attempts, the last: `) ||
+	if err == nil || !strings.HasPrefix(err.Error(), `catalog http: asset "ep-1": gave up after 2 attempts, the last: `) ||
 		!strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), hs.URL) {
 		t.Fatalf("err = %v", err)
 	}
@@ -348,6 +348,11 @@ func TestBadAnswers(t *testing.T) {
 			want: `catalog http: asset "ep-1": field "title" (data.attributes.title): missing; field "media[0].uri" (data.renditions[0].uri): want a string, got a number`},
 		{name: "invalid asset", doc: strings.Replace(episode("Pilot", 3), `"kind": "episode"`, `"kind": "cartoon"`, 1),
 			want: `catalog http: asset "ep-1": the mapped asset is not valid: type: "cartoon" is not one of [episode movie clip series season trailer]`},
+		{name: "304 unasked", answer: func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNotModified) },
+			want: `catalog http: asset "ep-1": 304 Not Modified to a request without If-None-Match`},
+		{name: "too large", answer: func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprint(w, `{"data": "`+strings.Repeat("x", 17<<20)+`"}`)
+		}, want: `catalog http: asset "ep-1": the answer is larger than 16 MiB`},
 		{name: "refused", answer: status(http.StatusForbidden),
 			want: `catalog http: asset "ep-1": status 403 Forbidden`},
 		{name: "redirect elsewhere", answer: func(w http.ResponseWriter, r *http.Request) {

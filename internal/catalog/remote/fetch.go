@@ -42,7 +42,7 @@ func (c *Catalog) fetch(ctx context.Context, id, etag string) (*response, error)
 			return res, err
 		}
 		if attempt >= c.cfg.MaxAttempts {
-			return nil, fmt.Errorf("no answer after %d attempts, the last: %w", attempt, again.err)
+			return nil, fmt.Errorf("gave up after %s, the last: %w", plural(attempt, "attempt"), again.err)
 		}
 		wait := backoff(c.cfg.BaseInterval, c.cfg.MaxInterval, attempt)
 		if again.after > c.cfg.MaxInterval {
@@ -143,4 +143,11 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }

@@ -110,9 +110,6 @@ func (c *Catalog) Headers(req *http.Request) error {
 	return nil
 }
 
-// Config is the configuration in force, defaults filled in.
-func (c *Catalog) Config() catalog.Config { return c.cfg }
-
 // Lookup fetches the asset, maps and validates it, and stores its
 // snapshot: under the version the answer states, or, when the mapping has
 // none, under the store's content-derived version (unchanged content keeps
