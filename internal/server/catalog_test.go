@@ -60,8 +60,9 @@ func TestHTTPCatalog(t *testing.T) {
 
 	cfg := storetest.SQLite(t)
 	const token = "catalog-test-token-0123456789"
+	var logs syncBuffer
 	srv, err := server.Start(context.Background(), server.Config{DataDir: cfg.DataDir, Addr: "127.0.0.1:0", Token: token,
-		AllowPrivateDestinations: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		AllowPrivateDestinations: true, Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Catalog: catalog.Config{Kind: "http", URL: cms.URL + "/assets/{id}",
 			Auth: &catalog.Auth{Prefix: "Token ", Secret: "env:SYN_CMS_TOKEN"},
 			Mapping: map[string]string{"type": "=episode", "title": "asset.title", "version": "asset.revision",
@@ -109,6 +110,12 @@ func TestHTTPCatalog(t *testing.T) {
 	_, err = c.PutAsset(ctx, domain.Asset{ID: "ep-9", Type: "clip", Title: "T", Media: []domain.MediaFile{{Role: "main", URI: media}}})
 	if !errors.As(err, &apiErr) || apiErr.Status != 409 || !strings.Contains(apiErr.Message, "assets come from the http catalog") {
 		t.Fatalf("PUT /v1/assets: %v", err)
+	}
+	if !strings.Contains(logs.String(), `"msg":"catalog lookup failed"`) {
+		t.Fatalf("the failed lookup is not logged:\n%s", logs.String())
+	}
+	if strings.Contains(logs.String(), "cms-secret-value-77") {
+		t.Fatal("the CMS token is in the logs")
 	}
 }
 
