@@ -217,7 +217,7 @@ func TestVersionFromContent(t *testing.T) {
 func TestConditionalRequests(t *testing.T) {
 	srv, hs := startCMS(t)
 	srv.put("ep-1", episode("Pilot", 3))
-	c, _ := open(t, baseConfig(hs.URL))
+	c, st := open(t, baseConfig(hs.URL))
 	ctx := context.Background()
 	first, _, err := c.Lookup(ctx, "ep-1")
 	if err != nil {
@@ -234,6 +234,16 @@ func TestConditionalRequests(t *testing.T) {
 	a, v, err := c.Lookup(ctx, "ep-1")
 	if err != nil || v != 4 || a.Title != "Pilot (recut)" || srv.notMod.Load() != 1 {
 		t.Fatalf("after a change: %q v%d %v (304s %d)", a.Title, v, err, srv.notMod.Load())
+	}
+	// A 304 stands for a stored snapshot; if that is gone (a restored
+	// database), the lookup asks again without If-None-Match.
+	if _, err := st.DB.Exec(`DELETE FROM syn_asset_versions`); err != nil {
+		t.Fatal(err)
+	}
+	before := srv.requests.Load()
+	a, v, err = c.Lookup(ctx, "ep-1")
+	if err != nil || v != 4 || a.Title != "Pilot (recut)" || srv.notMod.Load() != 2 || srv.requests.Load() != before+2 {
+		t.Fatalf("snapshot gone: %q v%d %v (304s %d, requests %d)", a.Title, v, err, srv.notMod.Load(), srv.requests.Load()-before)
 	}
 }
 

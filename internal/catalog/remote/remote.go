@@ -49,10 +49,10 @@ type Catalog struct {
 	maxBytes int64
 }
 
-// cached is an asset's last answer, reused on 304 Not Modified.
+// cached is what an asset's last answer was stored as: on 304 Not
+// Modified the snapshot of that version is the answer.
 type cached struct {
 	etag    string
-	asset   domain.Asset
 	version int
 }
 
@@ -119,11 +119,7 @@ func (c *Catalog) Lookup(ctx context.Context, id string) (domain.Asset, int, err
 		return domain.Asset{}, 0, fmt.Errorf("catalog %s: %w: %q is not a valid asset id", c.kind, catalog.ErrUnknownAsset, id)
 	}
 	prev, hasPrev := c.cache.Get(id)
-	etag := ""
-	if hasPrev {
-		etag = prev.etag
-	}
-	res, err := c.fetch(ctx, id, etag)
+	res, err := c.fetch(ctx, id, prev.etag)
 	if err != nil {
 		return domain.Asset{}, 0, c.fail(id, err)
 	}
@@ -131,9 +127,15 @@ func (c *Catalog) Lookup(ctx context.Context, id string) (domain.Asset, int, err
 		if !hasPrev {
 			return domain.Asset{}, 0, c.fail(id, errors.New("304 Not Modified to a request without If-None-Match"))
 		}
-		a := prev.asset
-		a.Version = prev.version
-		return a, prev.version, nil
+		// The answer the ETag stands for is the snapshot stored then.
+		a, err := c.store.GetAssetVersion(ctx, id, prev.version)
+		if err == nil {
+			return a, prev.version, nil
+		}
+		c.cache.Remove(id) // the snapshot is gone: ask again, unconditionally
+		if res, err = c.fetch(ctx, id, ""); err != nil {
+			return domain.Asset{}, 0, c.fail(id, err)
+		}
 	}
 	a, version, err := c.read(ctx, id, res)
 	if errors.Is(err, catalog.ErrUnknownAsset) {
@@ -144,7 +146,7 @@ func (c *Catalog) Lookup(ctx context.Context, id string) (domain.Asset, int, err
 		return domain.Asset{}, 0, c.fail(id, err)
 	}
 	if tag := res.header.Get("ETag"); tag != "" {
-		c.cache.Add(id, cached{etag: tag, asset: a, version: version})
+		c.cache.Add(id, cached{etag: tag, version: version})
 	} else {
 		c.cache.Remove(id)
 	}
