@@ -3,9 +3,12 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -68,4 +71,82 @@ func TestServeRefusesBadConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestServeUsesConfiguredCatalog starts the real command with a catalog
+// file and checks the running server took it: the start log names the
+// kind, and the built-in catalog's PUT is refused.
+func TestServeUsesConfiguredCatalog(t *testing.T) {
+	t.Setenv("SYN_CLI_CMS_TOKEN", "cli-cms-token-4411")
+	path := writeConfig(t, `catalog:
+  kind: http
+  url: http://127.0.0.1:9/assets/{id}
+  auth: {secret: env:SYN_CLI_CMS_TOKEN}
+  mapping: {type: =clip, title: t, media: "m[*]", media.role: r, media.uri: u}
+`)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stderr syncBuffer
+	env := &Env{Stdout: &bytes.Buffer{}, Stderr: &stderr, Getenv: func(string) string { return "" }}
+	const token = "cli-config-test-token-0123456789"
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(ctx, env, []string{"serve", "--data-dir", t.TempDir(), "--addr", "127.0.0.1:0", "--token", token, "--config", path})
+	}()
+	var started struct{ URL, Catalog string }
+	for deadline := time.Now().Add(60 * time.Second); started.URL == ""; time.Sleep(20 * time.Millisecond) {
+		for line := range strings.Lines(stderr.String()) {
+			if strings.Contains(line, `"msg":"syndicate serving"`) {
+				if err := json.Unmarshal([]byte(line), &started); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("serve exited %d: %s", code, stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not start: %s", stderr.String())
+		}
+	}
+	if started.Catalog != "http" {
+		t.Fatalf("start log: catalog %q", started.Catalog)
+	}
+	req, _ := http.NewRequest(http.MethodPut, started.URL+"/v1/assets/ep-1", strings.NewReader(`{"id":"ep-1","type":"clip","title":"T","media":[{"role":"main","uri":"/m"}]}`))
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusConflict {
+		t.Fatalf("PUT /v1/assets with an http catalog: %s", resp.Status)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("serve exited %d: %s", code, stderr.String())
+	}
+	if strings.Contains(stderr.String(), "cli-cms-token-4411") {
+		t.Fatal("the CMS token is in the log")
+	}
+}
+
+// syncBuffer is a bytes.Buffer the server's goroutines can log into.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
