@@ -38,6 +38,10 @@ type Server struct {
 	Telemetry *telemetry.Telemetry
 	// Callbacks takes external transcoders' callbacks (nil: none).
 	Callbacks CallbackReceiver
+	// CatalogKind is the configured catalog when it is not the built-in
+	// one (http, graphql): PUT /v1/assets is then refused, since its
+	// versions would mix with the external catalog's.
+	CatalogKind string
 
 	limiters partnerLimiters
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/syndicate-media/syndicate/internal/catalog"
 	"github.com/syndicate-media/syndicate/internal/domain"
 	"github.com/syndicate-media/syndicate/internal/intake"
 	"github.com/syndicate-media/syndicate/internal/partner"
@@ -25,6 +26,13 @@ func (s *Server) postNotification(w http.ResponseWriter, r *http.Request) {
 			status = http.StatusUnprocessableEntity
 		}
 		writeError(w, status, ie.Code, ie.Message)
+		return
+	}
+	if errors.Is(err, catalog.ErrSource) {
+		// The external catalog failed; its error names the asset and the
+		// field and holds no secret, so the caller can act on it.
+		s.Log.Warn("catalog lookup failed", "asset_id", req.AssetID, "error", err)
+		writeError(w, http.StatusBadGateway, "catalog", err.Error())
 		return
 	}
 	if err != nil {
@@ -79,6 +87,11 @@ type AssetResponse struct {
 }
 
 func (s *Server) putAsset(w http.ResponseWriter, r *http.Request) {
+	if s.CatalogKind != "" {
+		writeError(w, http.StatusConflict, "external_catalog", fmt.Sprintf(
+			"assets come from the %s catalog configured on the server; PUT /v1/assets writes only the built-in one", s.CatalogKind))
+		return
+	}
 	var a domain.Asset
 	if !decode(w, r, &a, true) || !matchID(w, r, &a.ID) {
 		return

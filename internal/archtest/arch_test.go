@@ -186,6 +186,7 @@ func TestLayering(t *testing.T) {
 		{"internal/transport", []string{"internal/api", "internal/server", "internal/cli", "internal/workflow", "internal/intake", "internal/store"}},
 		{"internal/format", []string{"internal/api", "internal/server", "internal/cli", "internal/workflow", "internal/intake", "internal/store"}},
 		{"internal/store", []string{"internal/api", "internal/workflow", "internal/intake", "internal/cli"}},
+		{"internal/catalog", []string{"internal/api", "internal/server", "internal/cli", "internal/workflow", "internal/intake"}},
 	}
 	for _, r := range rules {
 		matched := 0
@@ -217,9 +218,10 @@ func TestOnePackagePerTransportFolder(t *testing.T) {
 	if !ok {
 		t.Fatal("package internal/all is missing")
 	}
-	// Conformance suites live beside the plugins but are not plugins.
-	suites := map[string]bool{"transporttest": true, "formattest": true}
-	for _, kind := range []string{"transport", "format"} {
+	// Conformance suites live beside the plugins but are not plugins;
+	// neither are the catalog kinds' shared parts.
+	suites := map[string]bool{"transporttest": true, "formattest": true, "mapping": true, "remote": true}
+	for _, kind := range []string{"transport", "format", "catalog"} {
 		entries, err := os.ReadDir(filepath.Join(root, "internal", kind))
 		if err != nil {
 			t.Fatal(err)

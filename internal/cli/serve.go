@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/syndicate-media/syndicate/internal/catalog"
 	"github.com/syndicate-media/syndicate/internal/server"
 )
 
@@ -28,18 +29,25 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		"external transcoding service's job endpoint, for profiles with package.video.transcoder: external (env SYNDICATE_TRANSCODER_URL)")
 	publicURL := fs.String("public-url", env.Getenv("SYNDICATE_PUBLIC_URL"),
 		"this API's public base URL, for transcoder callbacks (env SYNDICATE_PUBLIC_URL; default the listen address)")
+	configFile := fs.String("config", env.Getenv("SYNDICATE_CONFIG"),
+		"YAML (or JSON) file with a catalog: section choosing builtin, http or graphql (env SYNDICATE_CONFIG; default: the built-in catalog)")
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadServeConfig(*configFile)
+	if err != nil {
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(env.Stderr, nil))
 	srv, err := server.Start(ctx, server.Config{DataDir: *dataDir, DatabaseURL: *database, Addr: *addr,
 		Token: *token, ExecutorID: *executor, Role: *role, HeartbeatInterval: *heartbeat, DeadAfter: *deadAfter,
 		Logger: log, AllowPrivateDestinations: *allowPrivate,
-		AllowedDestinations: splitList(*allowed), TranscoderURL: *transcoderURL, PublicURL: *publicURL})
+		AllowedDestinations: splitList(*allowed), Catalog: cfg.Catalog, TranscoderURL: *transcoderURL, PublicURL: *publicURL})
 	if err != nil {
 		return err
 	}
-	log.Info("syndicate serving", "url", srv.URL, "database", string(srv.Store.Dialect), "executor_id", *executor, "role", *role)
+	log.Info("syndicate serving", "url", srv.URL, "database", string(srv.Store.Dialect), "executor_id", *executor, "role", *role,
+		"catalog", catalogKind(cfg.Catalog))
 	if srv.NewToken != "" {
 		fmt.Fprintf(env.Stdout, "Generated the first API token (shown once, stored hashed):\n  export SYNDICATE_TOKEN=%s\n", srv.NewToken)
 	}
@@ -56,4 +64,11 @@ func waitErr(srv *server.Server) <-chan error {
 	ch := make(chan error, 1)
 	go func() { ch <- srv.Wait() }()
 	return ch
+}
+
+func catalogKind(c catalog.Config) string {
+	if c.Kind == "" {
+		return "builtin"
+	}
+	return c.Kind
 }

@@ -59,6 +59,9 @@ type Config struct {
 	// PublicURL is the API's base URL as the transcoder reaches it
 	// (default: the listen address).
 	PublicURL string
+	// Catalog selects where assets come from (default: the built-in
+	// catalog, Syndicate's own store).
+	Catalog catalog.Config
 }
 
 // Server is a started Syndicate.
@@ -114,6 +117,11 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{Store: st, done: make(chan error, 1)}
+	assets, err := catalog.Open(cfg.Catalog, catalog.Deps{Store: st})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	policy := &transport.Policy{AllowPrivate: cfg.AllowPrivateDestinations, Hosts: cfg.AllowedDestinations}
 	s.bgCtx, s.bgCancel = context.WithCancel(context.WithoutCancel(ctx))
 	if err := s.bootstrapToken(ctx, cfg.Token); err != nil {
@@ -143,7 +151,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.URL = "http://" + ln.Addr().String()
 	s.Engine.SetCallbackBase(s.URL)
-	in := &intake.Service{Store: st, Catalog: catalog.Builtin{Store: st}, Engine: s.Engine, Telemetry: s.Telemetry}
+	in := &intake.Service{Store: st, Catalog: assets, Engine: s.Engine, Telemetry: s.Telemetry}
 	fb := &feedback.Service{Store: st, Engine: s.Engine, Log: log, Policy: policy, Telemetry: s.Telemetry}
 	if cfg.SweepInterval <= 0 {
 		cfg.SweepInterval = 30 * time.Second
@@ -154,7 +162,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	s.background(member.Run)
 	s.background((&event.Dispatcher{Store: st, Log: log}).Run)
 	h := (&api.Server{Store: st, Intake: in, Feedback: fb, Control: s.Engine, Log: log, Telemetry: s.Telemetry,
-		Callbacks: s.Engine}).Handler()
+		Callbacks: s.Engine, CatalogKind: externalKind(cfg.Catalog)}).Handler()
 	web := ui.New(st, s.Engine, log) // the operator web UI at /; the API keeps /v1/, /healthz, /readyz
 	root := http.NewServeMux()
 	root.Handle("/metrics", h) // Prometheus scrapes the API's /metrics; the UI has every other path outside the API
@@ -196,6 +204,14 @@ func (s *Server) Close(timeout time.Duration) error {
 	err = errors.Join(err, s.Engine.Shutdown(timeout))
 	err = errors.Join(err, s.Telemetry.Close()) // the last spans, before the store closes
 	return errors.Join(err, s.Store.Close())
+}
+
+// externalKind is the catalog's kind unless it is the built-in one.
+func externalKind(c catalog.Config) string {
+	if c.Kind == "builtin" {
+		return ""
+	}
+	return c.Kind
 }
 
 // DefaultExecutorID is the host name: stable across restarts of the same
