@@ -141,7 +141,16 @@ type Package struct {
 	// The manifest is the archive's last entry, and NAME.sha256 next to
 	// the archive, written last, holds its checksum.
 	Archive string `json:"archive,omitempty"`
+	// Images are derivatives made from the asset's images for this
+	// partner: each resized, cropped and encoded to its spec.
+	Images []ImageSpec `json:"images,omitempty"`
+	// Subtitles is the subtitle format the partner takes: webvtt or srt
+	// (subtitle files are converted to it); empty sends them as they are.
+	Subtitles string `json:"subtitles,omitempty"`
 }
+
+// SubtitleFormats are the values Package.Subtitles accepts.
+var SubtitleFormats = []string{"webvtt", "srt"}
 
 // ArchiveKinds are the values Package.Archive accepts.
 var ArchiveKinds = []string{"tar", "tgz", "zip"}
@@ -211,6 +220,10 @@ func (p Partner) Validate() error {
 	if a := p.Package.Archive; a != "" && !slices.Contains(ArchiveKinds, a) {
 		errs = append(errs, fmt.Errorf("package.archive: %q is not one of %v", a, ArchiveKinds))
 	}
+	if f := p.Package.Subtitles; f != "" && !slices.Contains(SubtitleFormats, f) {
+		errs = append(errs, fmt.Errorf("package.subtitles: %q is not one of %v (or empty: as they are)", f, SubtitleFormats))
+	}
+	errs = append(errs, validateImages(p.Package.Images)...)
 	if p.StartsPerMinute < 0 || p.StartsPerMinute > 6000 {
 		errs = append(errs, errors.New("starts_per_minute: must be 0-6000"))
 	}
