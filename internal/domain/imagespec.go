@@ -22,8 +22,9 @@ type ImageSpec struct {
 	// images/cover-640x360.jpg; its extension must suit Format. Default
 	// images/<role>.jpg or .png.
 	Name string `json:"name,omitempty"`
-	// Width and Height are the derivative's size in pixels (1-10000).
-	Width  int `json:"width"`
+	// Width is the derivative's width in pixels (1-10000).
+	Width int `json:"width"`
+	// Height is the derivative's height in pixels (1-10000).
 	Height int `json:"height"`
 	// Crop is fill (cover the whole size, cropping around the image's focal
 	// point) or fit (show the whole image, padded with Background).

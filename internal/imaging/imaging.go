@@ -25,6 +25,7 @@ import (
 	"io"
 	"math"
 	"strconv"
+	"strings"
 
 	"golang.org/x/image/draw"
 	"golang.org/x/image/webp"
@@ -66,7 +67,7 @@ func Derive(src io.Reader, spec domain.ImageSpec, focal *domain.Focal, dst io.Wr
 
 func derive(src io.Reader, spec domain.ImageSpec, focal *domain.Focal, dst io.Writer, maxPixels int) (Info, error) {
 	if err := spec.Validate(); err != nil {
-		return Info{}, invalid(spec.Role, nil, "bad spec: %v", err)
+		return Info{}, invalid(spec.Role, err, "bad spec: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
 	if focal != nil && !(focal.X >= 0 && focal.X <= 1 && focal.Y >= 0 && focal.Y <= 1) {
 		return Info{}, invalid(spec.Role, nil, "focal point (%g, %g) is outside 0..1", focal.X, focal.Y)

@@ -82,6 +82,12 @@ func TestFocalPointCrop(t *testing.T) {
 	if c := img.At(399, 200); near(c, red, 60) {
 		t.Errorf("focal crop at the edge: right edge is %v, want the background", c)
 	}
+
+	// Vertically: a portrait source, the mark at y = 0.35 (672 of 1920).
+	src = jpegOf(t, scene(1080, 1920, image.Rect(490, 622, 590, 722)))
+	if c := derive(&domain.Focal{X: 0.5, Y: 0.35}).At(200, 200); !near(c, red, 12) {
+		t.Errorf("vertical focal crop: centre is %v, want the red mark", c)
+	}
 }
 
 func TestFitPadsWithBackground(t *testing.T) {
@@ -256,6 +262,7 @@ func TestBadSpecs(t *testing.T) {
 		want  string
 	}{
 		{domain.ImageSpec{Role: "cover", Width: 0, Height: 100}, nil, "cover: bad spec: width: must be 1-10000"},
+		{domain.ImageSpec{Role: "cover", Crop: "zoom"}, nil, `cover: bad spec: width: must be 1-10000; height: must be 1-10000; crop: "zoom" is not one of [fill fit]`},
 		{domain.ImageSpec{Role: "cover", Width: 10, Height: 10, Format: "gif"}, nil, `cover: bad spec: format: "gif" is not one of`},
 		{domain.ImageSpec{Role: "cover", Width: 10, Height: 10}, &domain.Focal{X: 2}, "cover: focal point (2, 0) is outside 0..1"},
 	} {
