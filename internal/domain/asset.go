@@ -40,6 +40,9 @@ type Image struct {
 	URI    string `json:"uri"`
 	Width  int    `json:"width,omitempty"`
 	Height int    `json:"height,omitempty"`
+	// Focal, when set, is the point a cropped derivative keeps in view
+	// (default: the centre).
+	Focal *Focal `json:"focal,omitempty"`
 }
 
 // AssetTypes lists the accepted values of Asset.Type.
@@ -85,6 +88,9 @@ func (a Asset) Validate() error {
 		errs = append(errs, checkFile(fmt.Sprintf("images[%d]", i), im.Role, im.URI, roles)...)
 		if im.Width < 0 || im.Height < 0 {
 			errs = append(errs, fmt.Errorf("images[%d]: negative pixel size", i))
+		}
+		if im.Focal != nil {
+			errs = append(errs, im.Focal.validate(fmt.Sprintf("images[%d].focal", i))...)
 		}
 	}
 	return errors.Join(errs...)

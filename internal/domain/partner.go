@@ -153,7 +153,16 @@ type Package struct {
 	// CompletionMarker names an empty file written after everything else
 	// (placeholders {asset_id} {delivery_id}), e.g. "{asset_id}.done".
 	CompletionMarker string `json:"completion_marker,omitempty"`
+	// Images are derivatives made from the asset's images for this
+	// partner: each resized, cropped and encoded to its spec.
+	Images []ImageSpec `json:"images,omitempty"`
+	// Subtitles is the subtitle format the partner takes: webvtt or srt
+	// (subtitle files are converted to it); empty sends them as they are.
+	Subtitles string `json:"subtitles,omitempty"`
 }
+
+// SubtitleFormats are the values Package.Subtitles accepts.
+var SubtitleFormats = []string{"webvtt", "srt"}
 
 // ArchiveKinds are the values Package.Archive accepts.
 var ArchiveKinds = []string{"tar", "tgz", "zip"}
@@ -224,6 +233,10 @@ func (p Partner) Validate() error {
 		errs = append(errs, fmt.Errorf("package.archive: %q is not one of %v", a, ArchiveKinds))
 	}
 	errs = append(errs, p.Package.validate()...)
+	if f := p.Package.Subtitles; f != "" && !slices.Contains(SubtitleFormats, f) {
+		errs = append(errs, fmt.Errorf("package.subtitles: %q is not one of %v (or empty: as they are)", f, SubtitleFormats))
+	}
+	errs = append(errs, validateImages(p.Package.Images)...)
 	if p.StartsPerMinute < 0 || p.StartsPerMinute > 6000 {
 		errs = append(errs, errors.New("starts_per_minute: must be 0-6000"))
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -168,17 +169,14 @@ func decode(root map[string]any, p *domain.Partner) *problem {
 func semantic(p domain.Partner) []problem {
 	var out []problem
 	add := func(path, msg string) {
-		var loc []string
-		if path != "" {
-			loc = strings.Split(path, ".")
-		}
-		out = append(out, problem{loc: loc, msg: msg})
+		out = append(out, problem{loc: strings.Split(path, "."), msg: msg})
 	}
 	has := func(path string) bool {
 		return slices.ContainsFunc(out, func(p problem) bool { return dotted(p.loc) == path })
 	}
 	for _, err := range unjoin(p.Validate()) {
-		add(splitPath(err.Error()))
+		loc, msg := splitPath(err.Error())
+		out = append(out, problem{loc: loc, msg: msg})
 	}
 	urls := map[string]string{"destination.url": p.Destination.URL}
 	if p.Shadow != nil {
@@ -209,14 +207,17 @@ func unjoin(err error) []error {
 	return []error{err}
 }
 
-var fieldPath = regexp.MustCompile(`^[a-z_]+(\.[a-z_]+)*$`)
+var fieldPath = regexp.MustCompile(`^[a-z_]+(\[[0-9]+\])?(\.[a-z_]+(\[[0-9]+\])?)*$`)
 
-// splitPath splits domain.Partner.Validate's "destination.url: message".
-func splitPath(s string) (path, msg string) {
+// splitPath splits domain.Partner.Validate's "destination.url: message"
+// or "package.images[1].width: message" into the field's location
+// (package, images, 1, width) and the message.
+func splitPath(s string) (loc []string, msg string) {
 	if path, msg, ok := strings.Cut(s, ": "); ok && fieldPath.MatchString(path) {
-		return path, msg
+		path = strings.NewReplacer("[", ".", "]", "").Replace(path)
+		return strings.Split(path, "."), msg
 	}
-	return "", s
+	return nil, s
 }
 
 // overlaps reports whether a problem was already found at loc, inside it,
@@ -240,10 +241,13 @@ func lookup(v any, loc []string) any {
 }
 
 // prune deletes the field at loc, so a value the schema refused does not
-// reach the decoder. A bad list item takes its whole list with it.
+// reach the decoder. A bad field of an object in a list (package.images[1].
+// width) is deleted from that object, keeping the list's indices for the
+// checks that follow; any other bad list item takes its whole list with it.
 func prune(root map[string]any, loc []string) {
 	var parent map[string]any = root
-	for i, k := range loc {
+	for i := 0; i < len(loc); i++ {
+		k := loc[i]
 		if i == len(loc)-1 {
 			delete(parent, k)
 			return
@@ -252,8 +256,18 @@ func prune(root map[string]any, loc []string) {
 		case map[string]any:
 			parent = next
 		case []any:
-			delete(parent, k)
-			return
+			n, err := strconv.Atoi(loc[i+1])
+			if err != nil || n < 0 || n >= len(next) || i+2 >= len(loc) {
+				delete(parent, k)
+				return
+			}
+			item, ok := next[n].(map[string]any)
+			if !ok {
+				delete(parent, k)
+				return
+			}
+			parent = item
+			i++
 		default:
 			return
 		}

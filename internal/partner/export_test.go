@@ -47,7 +47,7 @@ func freshComments() (map[string]string, error) {
 	seen := map[reflect.Type]bool{}
 	var visit func(t reflect.Type)
 	visit = func(t reflect.Type) {
-		for t.Kind() == reflect.Pointer {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
 			t = t.Elem()
 		}
 		if seen[t] || t.PkgPath() != reflect.TypeFor[domain.Partner]().PkgPath() {

@@ -124,6 +124,18 @@ func TestProblems(t *testing.T) {
 		{"not a mapping", "p.yaml", "- id: acme\n", []string{"p.yaml:1:1: expected object, got array"}},
 		{"empty", "p.yaml", "", []string{"p.yaml:1: empty document"}},
 		{"two documents", "p.yaml", head + "destination:\n  url: file:///tmp/x\n---\nid: b\n", []string{"p.yaml:6:1: a second YAML document"}},
+		{"image specs", "p.yaml", head + "destination:\n  url: file:///tmp/x\npackage:\n  subtitles: ass\n  images:\n" +
+			"    - {role: cover, width: 640, height: 360}\n" +
+			"    - role: cover\n      width: 0\n      height: 360\n      crop: stretch\n" +
+			"    - role: thumb\n      name: thumb.png\n      width: 64\n      height: 64\n      background: red\n",
+			[]string{"p.yaml:7:3: package.subtitles: must be one of: webvtt, srt",
+				`p.yaml:10:7: package.images[1].role: "cover" is also package.images[0]'s role`,
+				"p.yaml:11:7: package.images[1].width: must be at least 1",
+				"p.yaml:13:7: package.images[1].crop: must be one of: fill, fit",
+				"p.yaml:15:7: package.images[2].name: must end in .jpg or .jpeg for format jpeg",
+				"p.yaml:18:7: package.images[2].background: must be a colour written #rrggbb"}},
+		{"focal point is the asset's", "p.yaml", head + "destination:\n  url: file:///tmp/x\npackage:\n  images:\n    - {role: c, width: 1, height: 1, focal: {x: 0.5, y: 0.5}}\n",
+			[]string{"p.yaml:8:38: package.images[0].focal: unknown field (expected one of: role, name, width, height, crop, format, quality, max_bytes, max_upscale, background, source)"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

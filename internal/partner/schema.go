@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -28,6 +29,8 @@ const (
 	urlPattern       = `^[A-Za-z][A-Za-z0-9+.-]*:`
 	nonBlankPattern  = `\S`
 	fileNamePattern  = `^[^/\\]+$`
+	rolePattern      = `^[a-z0-9][a-z0-9_-]{0,63}$`
+	colourPattern    = `^#[0-9a-fA-F]{6}$`
 
 	secretMessage = "must be a secret reference env:NAME, file:/absolute/path or aws-ssm:/parameter/name, not the secret itself"
 )
@@ -42,6 +45,8 @@ var patternMessages = map[string]string{
 	urlPattern:       "must be an absolute URL such as sftp://user@host:22/dir or file:///abs/dir",
 	nonBlankPattern:  "must not be blank",
 	fileNamePattern:  "must be a plain file name (no / or \\), other than manifest.json",
+	rolePattern:      "must be 1-64 lowercase letters, digits, _ or -, starting with a letter or digit",
+	colourPattern:    "must be a colour written #rrggbb",
 }
 
 // schemaURL names the schema inside the validator; nothing is fetched.
@@ -81,6 +86,17 @@ var rules = map[string]rule{
 	"priority":                         {min: "1", max: "1000"},
 	"rollout.window":                   {min: "1", max: "1000"},
 	"rollout.max_failure_rate":         {min: "0", max: "1"},
+	"package.subtitles":                {enum: []any{"webvtt", "srt"}},
+	"package.images.role":              {pattern: rolePattern},
+	"package.images.source":            {pattern: rolePattern},
+	"package.images.width":             {min: "1", max: strconv.Itoa(domain.MaxImageSide)},
+	"package.images.height":            {min: "1", max: strconv.Itoa(domain.MaxImageSide)},
+	"package.images.crop":              {enum: []any{"fill", "fit"}},
+	"package.images.format":            {enum: []any{"jpeg", "png"}},
+	"package.images.quality":           {min: "1", max: "100"},
+	"package.images.max_bytes":         {min: "0"},
+	"package.images.max_upscale":       {min: "1", max: "4"},
+	"package.images.background":        {pattern: colourPattern},
 }
 
 var durationType = reflect.TypeFor[domain.Duration]()
@@ -226,10 +242,19 @@ func addDefaults(s *jsonschema.Schema) error {
 }
 
 // field is the schema of the field at loc, following $refs; nil if none.
+// Inside a list, loc may name an item by its index (package.images.1.width,
+// as a problem does) or skip it (package.images.width, as a rule does).
 func field(s *jsonschema.Schema, loc []string) *jsonschema.Schema {
 	cur := s
 	for _, name := range loc {
 		cur = deref(s, cur)
+		if cur != nil && cur.Items != nil {
+			if strings.Trim(name, "0123456789") == "" {
+				cur = cur.Items
+				continue
+			}
+			cur = deref(s, cur.Items)
+		}
 		if cur == nil || cur.Properties == nil {
 			return nil
 		}
