@@ -2,6 +2,8 @@ package packaging_test
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -14,7 +16,7 @@ func TestNamingTemplates(t *testing.T) {
 	a := domain.Asset{ID: "ep-1", Type: "episode", Title: "Pilot", Version: 3,
 		Media: []domain.MediaFile{
 			{Role: "main", URI: write(t, src, "m.MOV", 10)},
-			{Role: "sub-fr", URI: write(t, src, "fr.srt", 5)},
+			{Role: "sub-fr", URI: writeSRT(t, src, "fr.srt")},
 		},
 		Images: []domain.Image{{Role: "cover", URI: write(t, src, "c.jpg", 4), Width: 640, Height: 360}},
 	}
@@ -76,4 +78,13 @@ func TestNamingRefused(t *testing.T) {
 	if _, err := packaging.Build(t.TempDir(), a, p); !errors.Is(err, packaging.ErrInvalidPackage) || !strings.Contains(err.Error(), `two files named "ep-1.mp4.md5"`) {
 		t.Errorf("sidecar collision: %v", err)
 	}
+}
+
+func writeSRT(t *testing.T, dir, name string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(srt), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

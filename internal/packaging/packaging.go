@@ -18,6 +18,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -61,6 +62,12 @@ var ErrInvalidPackage = errors.New("invalid package")
 type Prepared struct {
 	// Video replaces the renditions of the profile's video role.
 	Video *File `json:"video,omitempty"`
+	// Images are the profile's image derivatives; with any, they replace
+	// the asset's images.
+	Images []File `json:"images,omitempty"`
+	// Subtitles are converted subtitle files; each replaces the asset's
+	// file of its role.
+	Subtitles []File `json:"subtitles,omitempty"`
 }
 
 // Build prepares and assembles the package for asset a to partner p in
@@ -80,6 +87,13 @@ func Build(workDir string, a domain.Asset, p domain.Partner) (Plan, error) {
 		}
 		prep.Video = &f
 	}
+	var err error
+	if prep.Images, err = PrepareImages(workDir, a, p); err != nil {
+		return Plan{}, err
+	}
+	if prep.Subtitles, err = PrepareSubtitles(workDir, a, p); err != nil {
+		return Plan{}, err
+	}
 	return Assemble(workDir, a, p, prep)
 }
 
@@ -97,6 +111,10 @@ func Assemble(workDir string, a domain.Asset, p domain.Partner, prep Prepared) (
 		if video != nil && IsVideoCandidate(m.Role, video.Resolved().Role) {
 			continue
 		}
+		if i := slices.IndexFunc(prep.Subtitles, func(f File) bool { return f.Role == m.Role }); i >= 0 {
+			plan.Files = append(plan.Files, prep.Subtitles[i])
+			continue
+		}
 		f, err := sourceFile(m.URI, m.Role, kindOf(m.URI), m.Size)
 		if err != nil {
 			return Plan{}, err
@@ -108,7 +126,11 @@ func Assemble(workDir string, a domain.Asset, p domain.Partner, prep Prepared) (
 		plan.Files = append([]File{*prep.Video}, plan.Files...)
 	}
 	nMedia := len(plan.Files)
+	plan.Files = append(plan.Files, prep.Images...)
 	for _, im := range a.Images {
+		if len(p.Package.Images) > 0 {
+			break // the partner's derivatives replace the asset's images
+		}
 		f, err := sourceFile(im.URI, im.Role, "image", 0)
 		if err != nil {
 			return Plan{}, err
@@ -117,6 +139,9 @@ func Assemble(workDir string, a domain.Asset, p domain.Partner, prep Prepared) (
 		plan.Files = append(plan.Files, f)
 	}
 	for i := range plan.Files {
+		if plan.Files[i].Name != "" {
+			continue // named by its spec
+		}
 		name, err := fileName(p, a, plan.Files[i])
 		if err != nil {
 			return Plan{}, err

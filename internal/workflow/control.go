@@ -90,3 +90,17 @@ func (e *Engine) SetPriority(ctx context.Context, id string, priority int) (doma
 	})
 	return d, err
 }
+
+// CompletedSteps lists the steps of a delivery's run that the engine has
+// checkpointed, in order: a restart runs none of them again.
+func (e *Engine) CompletedSteps(ctx context.Context, deliveryID string, run int) ([]string, error) {
+	steps, err := dbos.GetWorkflowSteps(e.client, WorkflowID(deliveryID, run))
+	if err != nil {
+		return nil, fmt.Errorf("workflow: steps of delivery %s: %w", deliveryID, err)
+	}
+	names := make([]string, len(steps))
+	for i, s := range steps {
+		names[i] = s.StepName
+	}
+	return names, nil
+}

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/dbos-inc/dbos-transact-golang/dbos"
@@ -42,8 +45,8 @@ func (e *Engine) deliver(ctx dbos.Context, deliveryID string) (Result, error) {
 	if err != nil {
 		return Result{}, e.fail(ctx, deliveryID, err)
 	}
-	var prep packaging.Prepared
-	if prep.Video, err = e.prepareVideo(ctx, j); err != nil {
+	prep, err := e.prepare(ctx, j)
+	if err != nil {
 		return Result{}, e.fail(ctx, deliveryID, err)
 	}
 	plan, err := runStep(ctx, e.steps, deliveryID, "package", func(c context.Context) (packaging.Plan, error) {
@@ -81,6 +84,64 @@ func (e *Engine) deliver(ctx dbos.Context, deliveryID string) (Result, error) {
 			"trace_id", telemetry.TraceID(j.Delivery.TraceParent))
 	}
 	return res, err
+}
+
+// prepare makes the partner's own files in parallel: image derivatives
+// and subtitle conversions as steps in goroutines (dbos.Go), while the
+// video (a step, or an external job and the wait for its callback) runs
+// in the workflow itself. Each is checkpointed: a restart redoes none
+// that finished.
+func (e *Engine) prepare(ctx dbos.Context, j job) (packaging.Prepared, error) {
+	var prep packaging.Prepared
+	id := j.Delivery.ID
+	work := filepath.Join(e.steps.workDir, id)
+	retry := []dbos.StepOption{dbos.WithStepMaxRetries(2), dbos.WithStepRetryPredicate(notInvalid)}
+	goStep := func(name string, fn func() ([]packaging.File, error)) (<-chan dbos.StepOutcome[[]packaging.File], error) {
+		return dbos.Go(ctx, func(c context.Context) ([]packaging.File, error) {
+			return traced(e.steps, c, id, name, func(context.Context) ([]packaging.File, error) { return fn() })
+		}, append(retry, dbos.WithStepName(name))...)
+	}
+	var images, subs <-chan dbos.StepOutcome[[]packaging.File]
+	var err error
+	if len(j.Partner.Package.Images) > 0 {
+		if images, err = goStep("package.images", func() ([]packaging.File, error) { return packaging.PrepareImages(work, j.Asset, j.Partner) }); err != nil {
+			return prep, err
+		}
+	}
+	if hasSubtitles(j.Asset) {
+		if subs, err = goStep("package.subtitles", func() ([]packaging.File, error) { return packaging.PrepareSubtitles(work, j.Asset, j.Partner) }); err != nil {
+			return prep, err
+		}
+	}
+	prep.Video, err = e.prepareVideo(ctx, j)
+	var errs []error
+	errs = append(errs, err)
+	if images != nil {
+		o := <-images
+		prep.Images = o.Result
+		errs = append(errs, o.Err)
+	}
+	if subs != nil {
+		o := <-subs
+		prep.Subtitles = o.Result
+		errs = append(errs, o.Err)
+	}
+	for _, err := range errs {
+		if err != nil {
+			return prep, err // the first in step order: video, images, subtitles
+		}
+	}
+	return prep, nil
+}
+
+// hasSubtitles reports whether the asset has subtitle files to check or convert.
+func hasSubtitles(a domain.Asset) bool {
+	for _, m := range a.Media {
+		if ext := strings.ToLower(path.Ext(m.URI)); ext == ".srt" || ext == ".vtt" {
+			return true
+		}
+	}
+	return false
 }
 
 // pace waits for the partner's next free transfer start when its profile

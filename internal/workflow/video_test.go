@@ -7,12 +7,15 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"image"
+	"image/png"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -252,7 +255,18 @@ func TestExternalTranscoderAcrossRestart(t *testing.T) {
 	if !strings.Contains(job.CallbackURL, "/v1/callbacks/") || job.Profile.Width != 854 || !strings.HasPrefix(job.Source.URI, "file://") {
 		t.Fatalf("job = %+v", job)
 	}
-	// The process stops while the service works.
+	// The process stops while the service works, once the submit step is
+	// checkpointed (stopped before that, the job would be submitted again,
+	// with the same id: the service dedupes it).
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		steps, err := first.CompletedSteps(context.Background(), id, 0)
+		if err == nil && slices.Contains(steps, "transcoder.submit") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("submit step not checkpointed: %v %v", steps, err)
+		}
+	}
 	if err := first.Shutdown(5 * time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -284,6 +298,11 @@ func TestExternalTranscoderAcrossRestart(t *testing.T) {
 	if code := callback(t, job.CallbackURL, done); code != http.StatusConflict {
 		t.Errorf("duplicate callback: %d, want 409", code)
 	}
+	svc.mu.Lock()
+	if len(svc.jobs) != 1 {
+		t.Errorf("the restarted workflow submitted the job again: %d jobs", len(svc.jobs))
+	}
+	svc.mu.Unlock()
 	forged := api.URL + "/v1/callbacks/" + strings.Repeat("A", 43)
 	if code := callback(t, forged, done); code != http.StatusNotFound {
 		t.Errorf("forged callback: %d, want 404", code)
@@ -343,5 +362,46 @@ func TestExternalTranscoderFailures(t *testing.T) {
 	d = waitTerminal(t, st, broken)
 	if d.Status != domain.StatusFailed || !strings.Contains(d.LastError, "unsupported interlacing") {
 		t.Fatalf("failed job: %s %q", d.Status, d.LastError)
+	}
+}
+
+// TestImagesAndSubtitlesInParallel: derivatives and a converted subtitle
+// are made by parallel steps and delivered in place of the originals.
+func TestImagesAndSubtitlesInParallel(t *testing.T) {
+	e := start(t, storetest.SQLite(t))
+	src := t.TempDir()
+	cover := filepath.Join(src, "cover.png")
+	img := image.NewRGBA(image.Rect(0, 0, 640, 360))
+	f, _ := os.Create(cover)
+	png.Encode(f, img)
+	f.Close()
+	sub := filepath.Join(src, "en.srt")
+	os.WriteFile(sub, []byte("1\n00:00:01,000 --> 00:00:02,000\nHello\n"), 0o644)
+	a := domain.Asset{ID: "ep-6", Type: "episode", Title: "Pilot",
+		Media:  []domain.MediaFile{{Role: "main", URI: e.media}, {Role: "sub-en", URI: sub}},
+		Images: []domain.Image{{Role: "cover", URI: cover}}}
+	if _, _, err := e.store.PutAsset(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	dest := t.TempDir()
+	e.partner(t, "acme", "file://"+dest, func(p *domain.Partner) {
+		p.Package.Subtitles = "webvtt"
+		p.Package.Images = []domain.ImageSpec{{Role: "thumb", Source: "cover", Width: 160, Height: 90}}
+	})
+	d := waitTerminal(t, e.store, notify(t, e.intake, "ep-6", "acme"))
+	if d.Status != domain.StatusDelivered {
+		t.Fatalf("delivery %s: %s", d.Status, d.LastError)
+	}
+	dir := filepath.Join(dest, "ep-6")
+	checkPackage(t, dir)
+	for _, name := range []string{"images/thumb.jpg", "sub-en.vtt", "main.mp4"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("%s not delivered: %v", name, err)
+		}
+	}
+	for _, name := range []string{"images/cover.png", "sub-en.srt"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			t.Errorf("%s delivered, but the partner's own version replaces it", name)
+		}
 	}
 }
