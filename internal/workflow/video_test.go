@@ -132,9 +132,15 @@ func TestVideoUnreadable(t *testing.T) {
 	videoAsset(t, e.store, "ep-3", map[string]string{"main": bad})
 	dest := t.TempDir()
 	e.partner(t, "acme", "file://"+dest, func(p *domain.Partner) { p.Package.Video = &domain.VideoSpec{Preset: "h264-480p"} })
+	other := t.TempDir()
+	e.partner(t, "plain", "file://"+other, nil) // takes the file as it is
 	d := waitTerminal(t, e.store, notify(t, e.intake, "ep-3", "acme"))
 	if d.Status != domain.StatusFailed || !strings.Contains(d.LastError, "broken.mp4") || d.Attempts != 0 {
 		t.Fatalf("delivery %s after %d attempts: %q", d.Status, d.Attempts, d.LastError)
+	}
+	// Another partner of the same asset is not affected.
+	if d := waitTerminal(t, e.store, notify(t, e.intake, "ep-3", "plain")); d.Status != domain.StatusDelivered {
+		t.Fatalf("the other partner's delivery %s: %s", d.Status, d.LastError)
 	}
 	if entries, _ := os.ReadDir(dest); len(entries) != 0 {
 		t.Errorf("something reached the partner: %v", entries)
