@@ -35,6 +35,7 @@ var commands = map[string]command{
 	"webhooks":   {"publish events to webhooks or NATS (add|list|test|replay|dead-letters|remove)", runWebhooks},
 	"events":     {"print published events, one a line (--after N, --follow)", runEvents},
 	"trace":      {"show a delivery's trace as a waterfall: every step, transfer and answer, with timings", runTrace},
+	"transcoder": {"run the reference external transcoding service (ffmpeg) that serve --transcoder-url sends jobs to", runTranscoder},
 	"bench":      {"measure delivery speed against rclone (transfer --protocol sftp|s3|ftp|http|local)", runBench},
 }
 

@@ -96,7 +96,7 @@ func (c Callback) Validate() error {
 		return errors.New("progress: must be between 0 and 1")
 	}
 	if len(c.Error) > 4096 {
-		c.Error = c.Error[:4096]
+		return errors.New("error: at most 4096 bytes")
 	}
 	return nil
 }
