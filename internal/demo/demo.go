@@ -62,13 +62,24 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer logf.Close()
 	token := randomToken()
-	srv, err := server.Start(ctx, server.Config{DataDir: filepath.Join(o.Dir, "data"), Addr: "127.0.0.1:0", Token: token, SweepInterval: 200 * time.Millisecond,
-		AllowPrivateDestinations: true, // the demo's partners run on this machine
-		Logger:                   slog.New(slog.NewJSONHandler(logf, nil))})
+	log := slog.New(slog.NewJSONHandler(logf, nil))
+	tc, err := startTranscoder(log) // nil without ffmpeg: the video part is skipped
 	if err != nil {
 		return err
 	}
-	defer srv.Close(10 * time.Second)
+	defer tc.close()
+	cfg := server.Config{DataDir: filepath.Join(o.Dir, "data"), Addr: "127.0.0.1:0", Token: token, SweepInterval: 200 * time.Millisecond,
+		AllowPrivateDestinations: true, // the demo's partners run on this machine
+		Logger:                   log}
+	if tc != nil {
+		cfg.TranscoderURL = tc.url
+	}
+	srv, err := server.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer func() { srv.Close(10 * time.Second) }()
+	cfg.Addr = strings.TrimPrefix(srv.URL, "http://") // a restart keeps the address
 	sftpRoot := filepath.Join(o.Dir, "partners", "streamco-sftp")
 	sftpSrv, profiles, err := startPartners(o.Dir, sftpRoot)
 	if err != nil {
@@ -112,6 +123,26 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	fmt.Fprintln(o.Out, "\nFeedback  streamco answered through the feedback API with its own key; archive dropped status.json receipts the server read.")
+	if tc == nil {
+		fmt.Fprintln(o.Out, "\nVideo     skipped: ffmpeg is not installed (apt-get install ffmpeg shows a transcode through an external service and a restart)")
+	} else {
+		restart := func() error {
+			if err := srv.Close(10 * time.Second); err != nil {
+				return err
+			}
+			srv, err = server.Start(ctx, cfg)
+			return err
+		}
+		d, p, err := videoDelivery(ctx, o, c, func() *server.Server { return srv }, restart)
+		if err != nil {
+			return err
+		}
+		final = append(final, d)
+		profiles = append(profiles, p)
+		for id, why := range verify(ctx, []domain.Delivery{d}, []domain.Partner{p}) {
+			failures[id] = why
+		}
+	}
 	report(o.Out, final, failures)
 	fmt.Fprintf(o.Out, "\nFiles landed in:\n  %s\n  %s\nDemo took %.1fs.\n", sftpRoot, profiles[1].Destination.URL, time.Since(start).Seconds())
 	if o.Keep {

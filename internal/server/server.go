@@ -201,8 +201,11 @@ func (s *Server) Close(timeout time.Duration) error {
 	err := s.http.Shutdown(ctx)
 	s.bgCancel()
 	s.bg.Wait()
+	// On SQLite the engine's shutdown closes the database handle it shares
+	// with the store: write the spans ended so far first.
+	err = errors.Join(err, s.Telemetry.ForceFlush(ctx))
 	err = errors.Join(err, s.Engine.Shutdown(timeout))
-	err = errors.Join(err, s.Telemetry.Close()) // the last spans, before the store closes
+	err = errors.Join(err, s.Telemetry.Close()) // the last spans, before the store closes (PostgreSQL)
 	return errors.Join(err, s.Store.Close())
 }
 
