@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,8 +21,15 @@ func TestDemo(t *testing.T) {
 	if err := demo.Run(context.Background(), demo.Options{Dir: dir, Assets: 2, MediaBytes: 1 << 20, Out: &out}); err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}
-	if n := strings.Count(out.String(), "sha256 ok"); n != 4 {
-		t.Fatalf("want 4 verified deliveries, got %d:\n%s", n, out.String())
+	want := 4
+	if _, err := exec.LookPath("ffmpeg"); err == nil {
+		want = 5 // and the video through the external transcoder, across a restart
+		if !strings.Contains(out.String(), "transcoder.submit → transcoder.callback") {
+			t.Errorf("the video's trace does not show the transcoder hop:\n%s", out.String())
+		}
+	}
+	if n := strings.Count(out.String(), "sha256 ok"); n != want {
+		t.Fatalf("want %d verified deliveries, got %d:\n%s", want, n, out.String())
 	}
 	if n := strings.Count(out.String(), "processed ("); n != 4 {
 		t.Fatalf("want 4 deliveries acknowledged by their partner, got %d:\n%s", n, out.String())
