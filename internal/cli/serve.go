@@ -24,6 +24,10 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	role := fs.String("role", envOr(env, "SYNDICATE_ROLE", "all"), "all, worker (runs deliveries) or api (accepts them; workers run them) (env SYNDICATE_ROLE)")
 	heartbeat := fs.Duration("heartbeat", 5*time.Second, "heartbeat interval")
 	deadAfter := fs.Duration("dead-after", 30*time.Second, "a worker silent this long is taken over by a live one")
+	natsConsumer := fs.String("nats-consumer", env.Getenv("SYNDICATE_NATS_CONSUMER"),
+		"take notifications from NATS JetStream: nats://host:4222?stream=S&subject=notify.in&durable=syndicate[&dead_letter_subject=…&batch=10&max_deliver=5&ack_wait=60s&credentials=env:NAME] (env SYNDICATE_NATS_CONSUMER)")
+	sqsConsumer := fs.String("sqs-consumer", env.Getenv("SYNDICATE_SQS_CONSUMER"),
+		"take notifications from AWS SQS: QUEUE_URL?dead_letter=DLQ_URL[&region=…&endpoint=http://host:port&credentials=env:NAME&batch=10&wait=20s&visibility=60s&max_receives=N] (env SYNDICATE_SQS_CONSUMER)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -31,7 +35,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	srv, err := server.Start(ctx, server.Config{DataDir: *dataDir, DatabaseURL: *database, Addr: *addr,
 		Token: *token, ExecutorID: *executor, Role: *role, HeartbeatInterval: *heartbeat, DeadAfter: *deadAfter,
 		Logger: log, AllowPrivateDestinations: *allowPrivate,
-		AllowedDestinations: splitList(*allowed)})
+		AllowedDestinations: splitList(*allowed), NATSConsumer: *natsConsumer, SQSConsumer: *sqsConsumer})
 	if err != nil {
 		return err
 	}
