@@ -120,9 +120,14 @@ func TestNATSConsumerIntoIntake(t *testing.T) {
 			t.Errorf("dead letter %s: reason %q, want %q", body, reasons[body], want)
 		}
 	}
-	n, err := srv.Store.GetNotification(ctx, "nats:NOTIFY:1")
+	stream, err := js.Stream(ctx, "NOTIFY")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := natsq.StreamIDPrefix("NOTIFY", stream.CachedInfo().Created) + "1"
+	n, err := srv.Store.GetNotification(ctx, key)
 	if err != nil || !strings.Contains(string(n.Response), "ep-1") {
-		t.Errorf("the keyless message's notification under nats:NOTIFY:1: %+v %v", n, err)
+		t.Errorf("the keyless message's notification under %s: %+v %v", key, n, err)
 	}
 
 	code, metrics := get(t, srv.URL+"/metrics", consumerToken)

@@ -293,10 +293,19 @@ func dial(ctx context.Context, cfg Config) (*source, error) {
 }
 
 type source struct {
-	nc   *nats.Conn
-	js   jetstream.JetStream
-	cons jetstream.Consumer
-	cfg  Config
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	cons     jetstream.Consumer
+	cfg      Config
+	idPrefix string
+}
+
+// StreamIDPrefix starts the id of a message that has no Nats-Msg-Id:
+// nats:STREAM:CREATED: (the stream's creation time, base 36 nanoseconds),
+// then its sequence. The creation time keeps a stream deleted and made
+// again from reusing the ids, and so the idempotency keys, of the old one.
+func StreamIDPrefix(stream string, created time.Time) string {
+	return "nats:" + stream + ":" + strconv.FormatInt(created.UnixNano(), 36) + ":"
 }
 
 func (s *source) setup(ctx context.Context) error {
@@ -305,13 +314,16 @@ func (s *source) setup(ctx context.Context) error {
 		return fmt.Errorf("nats consumer: %w", err)
 	}
 	c := s.cfg
-	if _, err := s.js.Stream(ctx, c.Stream); errors.Is(err, jetstream.ErrStreamNotFound) {
-		if _, err := s.js.CreateStream(ctx, jetstream.StreamConfig{Name: c.Stream, Subjects: []string{c.Subject}}); err != nil {
+	stream, err := s.js.Stream(ctx, c.Stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		stream, err = s.js.CreateStream(ctx, jetstream.StreamConfig{Name: c.Stream, Subjects: []string{c.Subject}})
+		if err != nil {
 			return fmt.Errorf("nats consumer: create stream %s for %s: %w", c.Stream, c.Subject, err)
 		}
 	} else if err != nil {
 		return fmt.Errorf("nats consumer: stream %s: %w", c.Stream, err)
 	}
+	s.idPrefix = StreamIDPrefix(c.Stream, stream.CachedInfo().Created)
 	if _, err := s.js.StreamNameBySubject(ctx, c.DeadLetterSubject); errors.Is(err, jetstream.ErrStreamNotFound) {
 		name := c.Stream + "_DEAD_LETTER"
 		if _, err := s.js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{c.DeadLetterSubject}}); err != nil {
@@ -389,11 +401,11 @@ func (s *source) wrap(m jetstream.Msg) (*message, error) {
 	}
 	// The publisher's own dedup id names the notification best; else the
 	// stream sequence, which is the same on every redelivery.
-	id := m.Headers().Get(jetstream.MsgIDHeader)
-	if id == "" {
-		id = strconv.FormatUint(md.Sequence.Stream, 10)
+	id := "nats:" + md.Stream + ":" + m.Headers().Get(jetstream.MsgIDHeader)
+	if m.Headers().Get(jetstream.MsgIDHeader) == "" {
+		id = s.idPrefix + strconv.FormatUint(md.Sequence.Stream, 10)
 	}
-	return &message{m: m, src: s, md: md, id: "nats:" + md.Stream + ":" + id}, nil
+	return &message{m: m, src: s, md: md, id: id}, nil
 }
 
 func (s *source) Close() error {

@@ -70,8 +70,8 @@ func realNATS(t *testing.T) string {
 }
 
 type queue struct {
-	url, stream, subject, dead, durable string
-	js                                  jetstream.JetStream
+	url, stream, subject, dead, durable, idPrefix string
+	js                                            jetstream.JetStream
 }
 
 func newQueue(t *testing.T, serverURL string) *queue {
@@ -90,9 +90,11 @@ func newQueue(t *testing.T, serverURL string) *queue {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if _, err := q.js.CreateStream(ctx, jetstream.StreamConfig{Name: q.stream, Subjects: []string{q.subject}}); err != nil {
+	st, err := q.js.CreateStream(ctx, jetstream.StreamConfig{Name: q.stream, Subjects: []string{q.subject}})
+	if err != nil {
 		t.Fatal(err)
 	}
+	q.idPrefix = natsq.StreamIDPrefix(q.stream, st.CachedInfo().Created)
 	t.Cleanup(func() {
 		// On a shared server the streams must not outlive the test.
 		for _, s := range []string{q.stream, q.stream + "_DEAD_LETTER"} {
@@ -116,7 +118,7 @@ func (q *queue) Publish(t *testing.T, body []byte) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return "nats:" + q.stream + ":" + strconv.FormatUint(ack.Sequence, 10)
+	return q.idPrefix + strconv.FormatUint(ack.Sequence, 10)
 }
 
 func (q *queue) Runner(t *testing.T, sink consumer.Sink, o consumertest.Options) *consumer.Runner {
@@ -306,5 +308,68 @@ func TestParseURL(t *testing.T) {
 		if err != nil && strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("ParseURL(%q): the error repeats the literal secret: %v", raw, err)
 		}
+	}
+}
+
+// TestRecreatedStreamNewKeys: the first message of a stream deleted and
+// made again does not get the idempotency key of the old stream's first
+// message (intake would answer it from the old commit and do nothing).
+func TestRecreatedStreamNewKeys(t *testing.T) {
+	ns := startNATS(t, nil)
+	q := newQueue(t, ns.ClientURL())
+	ctx := context.Background()
+	var ids []string
+	for i := range 2 {
+		if i > 0 {
+			if err := q.js.DeleteStream(ctx, q.stream); err != nil {
+				t.Fatal(err)
+			}
+			st, err := q.js.CreateStream(ctx, jetstream.StreamConfig{Name: q.stream, Subjects: []string{q.subject}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			q.idPrefix = natsq.StreamIDPrefix(q.stream, st.CachedInfo().Created)
+		}
+		want := q.Publish(t, consumertest.Notification("a", ""))
+		got := make(chan string, 1)
+		r := q.Runner(t, consumer.SinkFunc(func(ctx context.Context, _ []byte) error {
+			got <- consumer.MessageID(ctx)
+			return nil
+		}), consumertest.Options{})
+		runCtx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- r.Run(runCtx) }()
+		id := <-got
+		stop()
+		<-done
+		if id != want {
+			t.Errorf("message id %q, want %q", id, want)
+		}
+		ids = append(ids, id)
+	}
+	if ids[0] == ids[1] || !strings.HasSuffix(ids[0], ":1") || !strings.HasSuffix(ids[1], ":1") {
+		t.Errorf("first message ids of the old and the new stream: %q, %q; want different, both sequence 1", ids[0], ids[1])
+	}
+}
+
+// TestPublisherMsgIDIsKey: a publisher's Nats-Msg-Id names the message.
+func TestPublisherMsgIDIsKey(t *testing.T) {
+	ns := startNATS(t, nil)
+	q := newQueue(t, ns.ClientURL())
+	ctx := context.Background()
+	if _, err := q.js.Publish(ctx, q.subject, consumertest.Notification("a", ""), jetstream.WithMsgID("ext-7")); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 1)
+	r := q.Runner(t, consumer.SinkFunc(func(ctx context.Context, _ []byte) error {
+		got <- consumer.MessageID(ctx)
+		return nil
+	}), consumertest.Options{})
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(runCtx) }()
+	defer func() { stop(); <-done }()
+	if id := <-got; id != "nats:"+q.stream+":ext-7" {
+		t.Errorf("message id %q, want nats:%s:ext-7", id, q.stream)
 	}
 }
