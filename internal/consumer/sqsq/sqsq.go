@@ -146,6 +146,9 @@ func (c *Config) Validate() error {
 	if err := checkURL("dead_letter", c.DeadLetterQueueURL); err != nil {
 		return err
 	}
+	if strings.HasSuffix(c.QueueURL, ".fifo") || strings.HasSuffix(c.DeadLetterQueueURL, ".fifo") {
+		return errors.New("sqs consumer: FIFO queues are not supported yet (message groups, deduplication ids); use standard queues")
+	}
 	if c.DeadLetterQueueURL == c.QueueURL {
 		return errors.New("sqs consumer: dead_letter must be another queue than the one consumed")
 	}

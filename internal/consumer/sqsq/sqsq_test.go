@@ -309,6 +309,7 @@ func TestParseURL(t *testing.T) {
 		base + "&batch=many":                                              "want a number",
 		base + "&credentials=hunter2":                                     "secret reference",
 		base + "&colour=blue":                                             "unknown parameter",
+		"https://sqs.eu-west-1.amazonaws.com/1/q.fifo?dead_letter=https://sqs.eu-west-1.amazonaws.com/1/d.fifo": "FIFO queues are not supported",
 	} {
 		_, err := sqsq.ParseURL(raw)
 		if err == nil || !strings.Contains(err.Error(), wantErr) {
