@@ -40,8 +40,12 @@ type Source interface {
 	Close() error
 }
 
-// settleTimeout bounds one ack, retry or dead letter.
-const settleTimeout = 15 * time.Second
+const (
+	// settleTimeout bounds one ack, retry or dead letter.
+	settleTimeout = 15 * time.Second
+	// maxFetchBackoff caps the wait after failed fetches.
+	maxFetchBackoff = 30 * time.Second
+)
 
 // Runner moves messages from Source to Sink.
 type Runner struct {
@@ -93,10 +97,10 @@ func (r *Runner) defaults() {
 }
 
 // Run consumes until ctx ends, then lets in-flight submits finish (up to
-// StopGrace), releases those that did not, closes the Source and returns
-// nil. It returns an
-// error only if fetching fails in a way that retrying cannot fix; a
-// transient fetch error is logged and retried with backoff.
+// StopGrace), releases those that did not, closes the Source and returns.
+// A failed fetch is logged, counted and retried with backoff (at most
+// 30 s apart), so Run returns nil today; the error is for Sources that may
+// one day fail for good.
 func (r *Runner) Run(ctx context.Context) error {
 	r.defaults()
 	log := r.Log.With("consumer", r.Name)
@@ -146,22 +150,8 @@ func (r *Runner) Run(ctx context.Context) error {
 		for range free - len(msgs) {
 			<-slots
 		}
-		if err != nil {
-			if ctx.Err() != nil {
-				log.Info("consumer stopping; finishing in-flight messages", "grace", r.StopGrace.String())
-				return nil
-			}
-			backoff++
-			d := r.delay(backoff)
-			log.Warn("consumer fetch failed; retrying", "error", err.Error(), "retry_in", d.String())
-			r.Metrics.fetchError(r.Name)
-			select {
-			case <-time.After(d):
-			case <-ctx.Done():
-			}
-			continue
-		}
-		backoff = 0
+		// Messages that came with an error are handled all the same: each
+		// holds a slot until settled.
 		for _, m := range msgs {
 			wg.Add(1)
 			r.Metrics.inFlight(r.Name, 1)
@@ -171,6 +161,22 @@ func (r *Runner) Run(ctx context.Context) error {
 				defer r.Metrics.inFlight(r.Name, -1)
 				r.handle(ctx, work, log, m)
 			}()
+		}
+		if err == nil {
+			backoff = 0
+			continue
+		}
+		if ctx.Err() != nil {
+			log.Info("consumer stopping; finishing in-flight messages", "grace", r.StopGrace.String())
+			return nil
+		}
+		backoff++
+		d := min(r.delay(backoff), maxFetchBackoff)
+		log.Warn("consumer fetch failed; retrying", "error", err.Error(), "retry_in", d.String())
+		r.Metrics.fetchError(r.Name)
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
 		}
 	}
 }

@@ -20,6 +20,7 @@ type memQueue struct {
 	mu         sync.Mutex
 	ready      []*memMsg
 	fetchErrs  int // the next fetches that fail
+	errWith    int // the next fetches that return messages and an error
 	failAck    bool
 	failDead   bool
 	acked      []string
@@ -54,6 +55,11 @@ func (q *memQueue) Fetch(ctx context.Context, n int) ([]consumer.Message, error)
 		q.ready = q.ready[1:]
 		m.attempt++
 		out = append(out, m)
+	}
+	if len(out) > 0 && q.errWith > 0 {
+		q.errWith--
+		q.mu.Unlock()
+		return out, errors.New("batch cut short")
 	}
 	q.mu.Unlock()
 	if len(out) == 0 {
@@ -235,4 +241,20 @@ func TestPoison(t *testing.T) {
 	if id := consumer.MessageID(consumer.WithMessageID(context.Background(), "q:1")); id != "q:1" {
 		t.Errorf("MessageID = %q", id)
 	}
+}
+
+// TestMessagesWithFetchError: messages a fetch returned together with an
+// error are still submitted and settled, and free their slots (with one
+// slot, a leak would stop everything after the first).
+func TestMessagesWithFetchError(t *testing.T) {
+	q := newMem()
+	q.errWith = 2
+	for i := range 4 {
+		q.add(fmt.Sprintf("m%d", i), "b")
+	}
+	r := &consumer.Runner{Name: "mem", Source: q, Concurrency: 1, RetryBase: time.Millisecond,
+		Sink: consumer.SinkFunc(func(context.Context, []byte) error { return nil })}
+	stop := run(t, r)
+	waitFor(t, "four acks", func() bool { a, _, _ := q.snapshot(); return len(a) == 4 })
+	stop()
 }
