@@ -5,7 +5,8 @@
 #
 # Starts (installing on a bare Debian, as root, if missing) a PostgreSQL on
 # 127.0.0.1:5432, a throwaway OpenSSH sshd on 127.0.0.1:2222, vsftpd (FTP and
-# FTPS) on 127.0.0.1:2121 and versitygw (S3) on 127.0.0.1:7070, then runs
+# FTPS) on 127.0.0.1:2121, versitygw (S3) on 127.0.0.1:7070 and NATS with
+# JetStream on 127.0.0.1:4222 (if not already running), then runs
 # every package's tests with SYNDICATE_FULL=1, which turns "server missing"
 # from a skip into a failure.
 set -euo pipefail
@@ -59,6 +60,15 @@ if [ ! -x /usr/bin/chromium ]; then
 	echo "test-all: installing chromium for the browser tests"
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+fi
+# NATS JetStream (event sinks, queue consumers); the project's machines run one.
+nats_ready() { (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; }
+if ! nats_ready; then
+	echo "test-all: NATS not running on 127.0.0.1:4222; starting it"
+	command -v nats-server >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y nats-server; }
+	mkdir -p /tmp/syndicate-nats
+	nohup nats-server -js -a 127.0.0.1 -p 4222 -sd /tmp/syndicate-nats >/tmp/syndicate-nats/log 2>&1 &
+	for _ in $(seq 100); do nats_ready && break; sleep 0.2; done
 fi
 export SYNDICATE_FULL=1
 

@@ -31,6 +31,10 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		"this API's public base URL, for transcoder callbacks (env SYNDICATE_PUBLIC_URL; default the listen address)")
 	configFile := fs.String("config", env.Getenv("SYNDICATE_CONFIG"),
 		"YAML (or JSON) file with a catalog: section choosing builtin, http or graphql (env SYNDICATE_CONFIG; default: the built-in catalog)")
+	natsConsumer := fs.String("nats-consumer", env.Getenv("SYNDICATE_NATS_CONSUMER"),
+		"take notifications from NATS JetStream: nats://host:4222?stream=S&subject=notify.in&durable=syndicate[&dead_letter_subject=…&batch=10&max_deliver=5&ack_wait=60s&credentials=env:NAME] (env SYNDICATE_NATS_CONSUMER)")
+	sqsConsumer := fs.String("sqs-consumer", env.Getenv("SYNDICATE_SQS_CONSUMER"),
+		"take notifications from AWS SQS: QUEUE_URL?dead_letter=DLQ_URL[&region=…&endpoint=http://host:port&credentials=env:NAME&batch=10&wait=20s&visibility=60s&max_receives=N] (env SYNDICATE_SQS_CONSUMER)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -42,7 +46,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	srv, err := server.Start(ctx, server.Config{DataDir: *dataDir, DatabaseURL: *database, Addr: *addr,
 		Token: *token, ExecutorID: *executor, Role: *role, HeartbeatInterval: *heartbeat, DeadAfter: *deadAfter,
 		Logger: log, AllowPrivateDestinations: *allowPrivate,
-		AllowedDestinations: splitList(*allowed), Catalog: cfg.Catalog, TranscoderURL: *transcoderURL, PublicURL: *publicURL})
+		AllowedDestinations: splitList(*allowed), Catalog: cfg.Catalog, TranscoderURL: *transcoderURL, PublicURL: *publicURL,
+		NATSConsumer: *natsConsumer, SQSConsumer: *sqsConsumer})
 	if err != nil {
 		return err
 	}

@@ -1,5 +1,6 @@
 // Package server assembles a running Syndicate: store, workflow engine,
-// intake and HTTP API, with the API token bootstrapped on first start.
+// intake, HTTP API and the optional queue consumers (NATS JetStream, SQS),
+// with the API token bootstrapped on first start.
 // `syndicate serve` and `syndicate demo` both start one.
 package server
 
@@ -20,6 +21,7 @@ import (
 	"github.com/syndicate-media/syndicate/internal/api"
 	"github.com/syndicate-media/syndicate/internal/catalog"
 	"github.com/syndicate-media/syndicate/internal/cluster"
+	"github.com/syndicate-media/syndicate/internal/consumer"
 	"github.com/syndicate-media/syndicate/internal/event"
 	"github.com/syndicate-media/syndicate/internal/feedback"
 	"github.com/syndicate-media/syndicate/internal/intake"
@@ -62,6 +64,12 @@ type Config struct {
 	// Catalog selects where assets come from (default: the built-in
 	// catalog, Syndicate's own store).
 	Catalog catalog.Config
+	// NATSConsumer, if set, takes notifications from a NATS JetStream
+	// stream (natsq.ParseURL: nats://host:4222?stream=…&subject=…&durable=…).
+	NATSConsumer string
+	// SQSConsumer, if set, takes notifications from an SQS queue
+	// (sqsq.ParseURL: the queue URL?dead_letter=…).
+	SQSConsumer string
 }
 
 // Server is a started Syndicate.
@@ -152,6 +160,19 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	s.URL = "http://" + ln.Addr().String()
 	s.Engine.SetCallbackBase(s.URL)
 	in := &intake.Service{Store: st, Catalog: assets, Engine: s.Engine, Telemetry: s.Telemetry}
+	cm := consumer.NewMetrics()
+	_ = s.Telemetry.Metrics().Register(cm)
+	consumers, err := openConsumers(ctx, cfg, intakeSink{in: in, metrics: s.Telemetry.Metrics()}, log, cm)
+	if err != nil {
+		ln.Close()
+		_ = s.Engine.Shutdown(time.Second)
+		_ = s.Telemetry.Close()
+		st.Close()
+		return nil, err
+	}
+	for _, r := range consumers {
+		s.background(runConsumer(r, log))
+	}
 	fb := &feedback.Service{Store: st, Engine: s.Engine, Log: log, Policy: policy, Telemetry: s.Telemetry}
 	if cfg.SweepInterval <= 0 {
 		cfg.SweepInterval = 30 * time.Second

@@ -53,6 +53,15 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
 
+// Register adds another component's collector (e.g. the queue
+// consumers') to this server's registry.
+func (m *Metrics) Register(c prometheus.Collector) error {
+	if m == nil {
+		return nil
+	}
+	return m.reg.Register(c)
+}
+
 // NotificationAccepted counts one accepted notification.
 func (m *Metrics) NotificationAccepted() {
 	if m != nil {
