@@ -80,7 +80,10 @@ func TestDetect(t *testing.T) {
 		{name: "rights change, format does not print rights", prev: &prev, next: with(func(a *domain.Asset) { a.Rights = &domain.Rights{End: at(time.Hour)} }),
 			p: csvPartner, uses: csvUses, action: change.Noop, reason: "rights.end"},
 		{name: "media moved, same sha256", prev: ptr(with(func(a *domain.Asset) { a.Media[0].SHA256 = strings.Repeat("a", 64) })),
-			next: with(func(a *domain.Asset) { a.Media[0].SHA256 = strings.Repeat("a", 64); a.Media[0].URI = "/archive/ep-1.mp4" }),
+			next: with(func(a *domain.Asset) {
+				a.Media[0].SHA256 = strings.Repeat("a", 64)
+				a.Media[0].URI = "/archive/ep-1.mp4"
+			}),
 			p: jsonPartner, uses: jsonUses, action: change.Noop},
 		{name: "metadata wildcard", prev: &prev, next: with(func(a *domain.Asset) { a.Metadata["rating"] = "TV-14" }),
 			p: jsonPartner, uses: change.PackageFields([]string{"metadata.*"}, false), action: domain.ActionUpdate, scope: domain.ScopeMetadata, fields: []string{"metadata.rating"}},

@@ -14,9 +14,9 @@ import (
 	"github.com/syndicate-media/syndicate/internal/format"
 	_ "github.com/syndicate-media/syndicate/internal/format/adi11"
 	_ "github.com/syndicate-media/syndicate/internal/format/csv"
+	"github.com/syndicate-media/syndicate/internal/format/formattest"
 	_ "github.com/syndicate-media/syndicate/internal/format/json"
 	_ "github.com/syndicate-media/syndicate/internal/format/mrss"
-	"github.com/syndicate-media/syndicate/internal/format/formattest"
 )
 
 func partner(name string) domain.Partner {
