@@ -190,6 +190,9 @@ var migrations = []string{
 	CREATE INDEX syn_spans_start ON syn_spans (start_ns);`,
 	// 9: a delivery's events are read by subject (delivery page, UI).
 	`CREATE INDEX syn_events_subject ON syn_events (subject, seq);`,
+	// 10: why a delivery exists: its scope and the changed fields, as JSON
+	// {"scope": "full|metadata", "changes": [...]} ('' before this migration).
+	`ALTER TABLE syn_deliveries ADD COLUMN change_set TEXT NOT NULL DEFAULT '';`,
 }
 
 // dialectSQL fills the few places where SQLite and PostgreSQL differ.
