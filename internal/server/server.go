@@ -119,9 +119,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
+	decider := workflow.NewLateRedecider() // intake needs the engine; rights-window wake-ups need intake
 	s.Engine, err = workflow.New(ctx, st, workflow.Config{
 		WorkDir: filepath.Join(cfg.DataDir, "work"), ExecutorID: cfg.ExecutorID, Logger: log, Policy: policy,
-		APIOnly: cfg.Role == "api", Telemetry: s.Telemetry,
+		APIOnly: cfg.Role == "api", Telemetry: s.Telemetry, Redecider: decider,
 	})
 	if err != nil {
 		_ = s.Telemetry.Close()
@@ -137,6 +138,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.URL = "http://" + ln.Addr().String()
 	in := &intake.Service{Store: st, Catalog: catalog.Builtin{Store: st}, Engine: s.Engine, Telemetry: s.Telemetry}
+	decider.Bind(in)
 	fb := &feedback.Service{Store: st, Engine: s.Engine, Log: log, Policy: policy, Telemetry: s.Telemetry}
 	if cfg.SweepInterval <= 0 {
 		cfg.SweepInterval = 30 * time.Second
