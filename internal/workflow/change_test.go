@@ -247,7 +247,12 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // engine stops before the window opens; a new engine on the same database
 // delivers it at the start and takes it down at the end.
 func TestRightsWindowSurvivesRestart(t *testing.T) {
-	cfg := storetest.SQLite(t)
+	for name, cfg := range storetest.Dialects(t) {
+		t.Run(name, func(t *testing.T) { rightsWindowSurvivesRestart(t, cfg) })
+	}
+}
+
+func rightsWindowSurvivesRestart(t *testing.T, cfg store.Config) {
 	e, stop := startDecider(t, cfg)
 	dest := t.TempDir()
 	e.partner(t, "acme", "file://"+dest, nil)
@@ -259,6 +264,11 @@ func TestRightsWindowSurvivesRestart(t *testing.T) {
 	if dec.Action != intake.ActionScheduled || dec.At == nil || !dec.At.Equal(start) || dec.DeliveryID != "" {
 		t.Fatalf("decision %+v", dec)
 	}
+	// Stop while the wake-up sleeps (dequeued, its wake-up time recorded).
+	waitFor(t, "the wake-up to start sleeping", func() bool {
+		status, _ := wakeStatus(e.store, workflow.WakeID("start", "acme", "ep-1", 1))
+		return status == "PENDING"
+	})
 	stop()
 
 	e2, _ := startDecider(t, cfg)
@@ -305,9 +315,7 @@ func TestNewerVersionSupersedesWakeUp(t *testing.T) {
 	}
 	var status, output string
 	waitFor(t, "the version 1 wake-up to finish", func() bool {
-		_ = e.store.DB.QueryRow(`SELECT s.status, COALESCE(o.output, '') FROM workflow_status s
-			LEFT JOIN workflow_output o ON o.workflow_uuid = s.workflow_uuid WHERE s.workflow_uuid = ?`,
-			workflow.WakeID("start", "acme", "ep-1", 1)).Scan(&status, &output)
+		status, output = wakeStatus(e.store, workflow.WakeID("start", "acme", "ep-1", 1))
 		return status == "SUCCESS" || status == "ERROR"
 	})
 	decoded, _ := base64.StdEncoding.DecodeString(output) // DBOS keeps outputs as base64 of their JSON
@@ -317,4 +325,15 @@ func TestNewerVersionSupersedesWakeUp(t *testing.T) {
 	if list, _ := e.store.ListDeliveries(context.Background(), store.DeliveryFilter{}); len(list) != 0 {
 		t.Fatalf("a superseded wake-up delivered: %+v", list)
 	}
+}
+
+// wakeStatus reads a workflow's status and output from the engine's tables.
+func wakeStatus(st *store.Store, id string) (status, output string) {
+	schema, arg := "", "?"
+	if st.Dialect == store.Postgres {
+		schema, arg = "dbos.", "$1"
+	}
+	_ = st.DB.QueryRow(`SELECT s.status, COALESCE(o.output, '') FROM `+schema+`workflow_status s
+		LEFT JOIN `+schema+`workflow_output o ON o.workflow_uuid = s.workflow_uuid WHERE s.workflow_uuid = `+arg, id).Scan(&status, &output)
+	return status, output
 }
