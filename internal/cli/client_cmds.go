@@ -37,9 +37,9 @@ func runNotify(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	w := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(w, "PARTNER\tACTION\tSCOPE\tCHANGES\tDELIVERY\tNOTE\n")
+	fmt.Fprintf(w, "PARTNER\tACTION\tDELIVERY\tSCOPE\tCHANGES\tNOTE\n")
 	for _, d := range resp.Decisions {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", d.PartnerID, d.Action, dash(d.Scope), dash(strings.Join(d.Changes, ",")), d.DeliveryID, d.Reason)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", d.PartnerID, d.Action, dash(d.DeliveryID), dash(d.Scope), dash(strings.Join(d.Changes, ",")), d.Reason)
 	}
 	return w.Flush()
 }

@@ -49,7 +49,7 @@ func runImport(ctx context.Context, env *Env, args []string) error {
 	}
 	c := connect()
 	w := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(w, "LINE\tASSET\tPARTNER\tACTION\tSCOPE\tCHANGES\tDELIVERY\tNOTE\n")
+	fmt.Fprintf(w, "LINE\tASSET\tPARTNER\tACTION\tDELIVERY\tSCOPE\tCHANGES\tNOTE\n")
 	var lines, bad int
 	err := eachLine(in, func(n int, line []byte, tooLong bool) error {
 		lines++
@@ -65,8 +65,8 @@ func runImport(ctx context.Context, env *Env, args []string) error {
 			return fmt.Errorf("line %d: %w", n, err)
 		}
 		for _, d := range resp.Decisions {
-			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n, resp.AssetID, d.PartnerID, d.Action, dash(d.Scope),
-				dash(strings.Join(d.Changes, ",")), dash(d.DeliveryID), d.Reason)
+			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n, resp.AssetID, d.PartnerID, d.Action, dash(d.DeliveryID),
+				dash(d.Scope), dash(strings.Join(d.Changes, ",")), d.Reason)
 		}
 		return nil
 	})
