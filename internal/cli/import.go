@@ -11,8 +11,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/syndicate-media/syndicate/client"
 	"github.com/syndicate-media/syndicate/internal/intake"
@@ -25,8 +25,11 @@ const maxImportLine = 1 << 20
 // notification a line, through the API: the strangler path (partners in
 // shadow mode receive the packages in their shadow folder, to compare
 // with what the legacy system sent). A line without an idempotency key
-// gets one from its content, so running the same file again starts no
-// new work. Bad lines are reported with their number; the rest go on.
+// gets one from the file's name, the line's content and how many
+// identical lines came before it: running the same file again starts no
+// new work, while the same notification repeated in the log (the legacy
+// system sent it again after a change) is decided again each time. Bad
+// lines are reported with their number; the rest go on.
 func runImport(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "import", "import [--dry-run] FILE.jsonl   (one notification a line, as POST /v1/notifications; - for stdin)")
 	connect := clientFlags(env, fs)
@@ -38,8 +41,8 @@ func runImport(ctx context.Context, env *Env, args []string) error {
 		fs.Usage()
 		return errUsage
 	}
-	in := io.Reader(os.Stdin)
-	if name := fs.Arg(0); name != "-" {
+	in, name := io.Reader(os.Stdin), fs.Arg(0)
+	if name != "-" {
 		f, err := os.Open(name)
 		if err != nil {
 			return err
@@ -48,29 +51,33 @@ func runImport(ctx context.Context, env *Env, args []string) error {
 		in = f
 	}
 	c := connect()
-	w := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(w, "LINE\tASSET\tPARTNER\tACTION\tDELIVERY\tSCOPE\tCHANGES\tNOTE\n")
+	// Fixed columns rather than a tabwriter: each line prints as it is
+	// decided, so a long import shows its progress.
+	row := func(cols ...any) { fmt.Fprintf(env.Stdout, "%-6v %-20v %-16v %-9v %-36v %-8v %v  %v\n", cols...) }
+	row("LINE", "ASSET", "PARTNER", "ACTION", "DELIVERY", "SCOPE", "CHANGES", "NOTE")
 	var lines, bad int
+	seen := map[string]int{} // line key → identical lines so far
 	err := eachLine(in, func(n int, line []byte, tooLong bool) error {
 		lines++
-		resp, err := importLine(ctx, c, line, tooLong, *dryRun)
+		sum := sha256.Sum256(append([]byte(filepath.Base(name)+"\x00"), line...))
+		key := hex.EncodeToString(sum[:16])
+		seen[key]++
+		key = fmt.Sprintf("import-%s-%d", key, seen[key])
+		resp, err := importLine(ctx, c, line, key, tooLong, *dryRun)
 		var ce *client.Error
 		switch {
 		case errors.As(err, &ce) || errors.Is(err, errBadLine):
 			bad++
-			w.Flush()
 			fmt.Fprintf(env.Stderr, "line %d: %v\n", n, err)
 			return nil
 		case err != nil: // the server is unreachable: every further line would fail the same way
 			return fmt.Errorf("line %d: %w", n, err)
 		}
 		for _, d := range resp.Decisions {
-			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n, resp.AssetID, d.PartnerID, d.Action, dash(d.DeliveryID),
-				dash(d.Scope), dash(strings.Join(d.Changes, ",")), d.Reason)
+			row(n, resp.AssetID, d.PartnerID, d.Action, dash(d.DeliveryID), dash(d.Scope), dash(strings.Join(d.Changes, ",")), d.Reason)
 		}
 		return nil
 	})
-	w.Flush()
 	if err != nil {
 		return err
 	}
@@ -87,8 +94,9 @@ func runImport(ctx context.Context, env *Env, args []string) error {
 
 var errBadLine = errors.New("bad line")
 
-// importLine decodes one line strictly and sends it.
-func importLine(ctx context.Context, c *client.Client, line []byte, tooLong, dryRun bool) (intake.Response, error) {
+// importLine decodes one line strictly and sends it, with key as its
+// idempotency key unless it has one.
+func importLine(ctx context.Context, c *client.Client, line []byte, key string, tooLong, dryRun bool) (intake.Response, error) {
 	if tooLong {
 		return intake.Response{}, fmt.Errorf("%w: longer than %d bytes", errBadLine, maxImportLine)
 	}
@@ -102,8 +110,7 @@ func importLine(ctx context.Context, c *client.Client, line []byte, tooLong, dry
 		return intake.Response{}, fmt.Errorf("%w: more than one JSON value", errBadLine)
 	}
 	if req.IdempotencyKey == "" {
-		sum := sha256.Sum256(line)
-		req.IdempotencyKey = "import-" + hex.EncodeToString(sum[:16])
+		req.IdempotencyKey = key
 	}
 	if dryRun {
 		return c.NotifyDryRun(ctx, req)
