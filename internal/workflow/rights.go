@@ -67,7 +67,10 @@ func (e *Engine) rights(ctx dbos.Context, w Wake) (string, error) {
 	}
 	out, err := dbos.RunAsStep(ctx, func(c context.Context) (string, error) {
 		return e.redecider.Redecide(c, w.AssetID, w.PartnerID, w.Version, w.At)
-	}, dbos.WithStepName("decide"), dbos.WithStepMaxRetries(5), dbos.WithStepBaseInterval(time.Second), dbos.WithStepBackoffFactor(2))
+		// A decision fails only when the database does: keep trying for
+		// about an hour and a half rather than lose a takedown.
+	}, dbos.WithStepName("decide"), dbos.WithStepMaxRetries(25), dbos.WithStepBaseInterval(time.Second),
+		dbos.WithStepBackoffFactor(2), dbos.WithStepMaxInterval(5*time.Minute))
 	if err != nil {
 		e.log.Error("rights window decision failed", "asset", w.AssetID, "partner", w.PartnerID, "version", w.Version, "edge", w.Edge, "error", err)
 		return "", err
