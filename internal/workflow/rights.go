@@ -3,6 +3,7 @@ package workflow
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -70,7 +71,8 @@ func (e *Engine) rights(ctx dbos.Context, w Wake) (string, error) {
 		// A decision fails only when the database does: keep trying for
 		// about an hour and a half rather than lose a takedown.
 	}, dbos.WithStepName("decide"), dbos.WithStepMaxRetries(25), dbos.WithStepBaseInterval(time.Second),
-		dbos.WithStepBackoffFactor(2), dbos.WithStepMaxInterval(5*time.Minute))
+		dbos.WithStepBackoffFactor(2), dbos.WithStepMaxInterval(5*time.Minute),
+		dbos.WithStepRetryPredicate(func(err error) bool { return !errors.Is(err, errNoDecider) }))
 	if err != nil {
 		e.log.Error("rights window decision failed", "asset", w.AssetID, "partner", w.PartnerID, "version", w.Version, "edge", w.Edge, "error", err)
 		return "", err
@@ -111,5 +113,7 @@ func (l *LateRedecider) Redecide(ctx context.Context, assetID, partnerID string,
 type noRedecider struct{}
 
 func (noRedecider) Redecide(context.Context, string, string, int, time.Time) (string, error) {
-	return "", fmt.Errorf("workflow: this engine has no decider for rights windows")
+	return "", errNoDecider
 }
+
+var errNoDecider = errors.New("workflow: this engine has no decider for rights windows")
