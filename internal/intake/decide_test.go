@@ -3,6 +3,7 @@ package intake_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -78,5 +79,60 @@ func TestRedecideGoneOrSuperseded(t *testing.T) {
 	}
 	if eng.n != 1 {
 		t.Fatalf("%d enqueued, want 1 (the create)", eng.n)
+	}
+}
+
+// recorder enqueues nothing and records the wake-ups asked for.
+type recorder struct {
+	enqueueOnly
+	wakes []string
+}
+
+func (r *recorder) Schedule(_ context.Context, _ *sql.Tx, assetID, partnerID string, version int, edge string, at time.Time) error {
+	r.wakes = append(r.wakes, fmt.Sprintf("%s %s %s v%d %s", edge, partnerID, assetID, version, at.UTC().Format(time.RFC3339)))
+	return nil
+}
+
+// TestRightsOnTheStoreClock moves the store's clock (store.Now) instead
+// of waiting: before the window, at its start, and past its end.
+func TestRightsOnTheStoreClock(t *testing.T) {
+	st, in, _ := setup(t)
+	rec := &recorder{}
+	in.Engine = rec
+	ctx := context.Background()
+	start := time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC)
+	end := start.Add(30 * 24 * time.Hour)
+	if _, _, err := st.PutAsset(ctx, domain.Asset{ID: "ep-1", Type: "movie", Title: "T", Media: []domain.MediaFile{{Role: "main", URI: "/m.mp4"}},
+		Rights: &domain.Rights{Start: &start, End: &end}}); err != nil {
+		t.Fatal(err)
+	}
+	notify := func(at time.Time) intake.Decision {
+		t.Helper()
+		st.Now = func() time.Time { return at }
+		resp, err := in.Notify(ctx, intake.Request{AssetID: "ep-1", Partners: intake.Partners{All: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Decisions[0]
+	}
+	if d := notify(start.Add(-time.Hour)); d.Action != intake.ActionScheduled || !d.At.Equal(start) {
+		t.Fatalf("before the window: %+v", d)
+	}
+	if d := notify(start); d.Action != "create" || d.DeliveryID == "" {
+		t.Fatalf("at the start: %+v", d)
+	}
+	if d := notify(start.Add(time.Hour)); d.Action != "noop" {
+		t.Fatalf("inside the window: %+v", d)
+	}
+	d := notify(end.Add(time.Second))
+	if d.Action != "takedown" || d.DeliveryID == "" || len(d.Changes) != 1 || d.Changes[0] != "rights.end" {
+		t.Fatalf("past the end: %+v", d)
+	}
+	if again := notify(end.Add(time.Hour)); again.Action != "noop" || again.DeliveryID != d.DeliveryID {
+		t.Fatalf("after the takedown: %+v", again)
+	}
+	want := []string{"start acme ep-1 v1 2026-07-01T00:00:00Z", "end acme ep-1 v1 2026-07-31T00:00:00Z", "end acme ep-1 v1 2026-07-31T00:00:00Z"}
+	if fmt.Sprint(rec.wakes) != fmt.Sprint(want) {
+		t.Fatalf("wake-ups %q, want %q", rec.wakes, want)
 	}
 }

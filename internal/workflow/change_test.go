@@ -337,3 +337,29 @@ func wakeStatus(st *store.Store, id string) (status, output string) {
 		LEFT JOIN `+schema+`workflow_output o ON o.workflow_uuid = s.workflow_uuid WHERE s.workflow_uuid = `+arg, id).Scan(&status, &output)
 	return status, output
 }
+
+// TestWakeUpWithoutDecider: an engine started without a decider fails a
+// wake-up at once, with the reason, and delivers nothing.
+func TestWakeUpWithoutDecider(t *testing.T) {
+	e := start(t, storetest.SQLite(t))
+	e.partner(t, "acme", "file://"+t.TempDir(), nil)
+	soon := time.Now().Add(500 * time.Millisecond).UTC()
+	e.put(t, domain.Asset{ID: "ep-1", Type: "episode", Title: "Pilot", Media: []domain.MediaFile{{Role: "main", URI: e.media}},
+		Rights: &domain.Rights{Start: &soon}})
+	if d := e.notify(t, "ep-1").Decisions[0]; d.Action != intake.ActionScheduled {
+		t.Fatalf("decision %+v", d)
+	}
+	var status, errText string
+	waitFor(t, "the wake-up to end", func() bool {
+		_ = e.store.DB.QueryRow(`SELECT s.status, COALESCE(o.error, '') FROM workflow_status s
+			LEFT JOIN workflow_output o ON o.workflow_uuid = s.workflow_uuid WHERE s.workflow_uuid = ?`,
+			workflow.WakeID("start", "acme", "ep-1", 1)).Scan(&status, &errText)
+		return status == "SUCCESS" || status == "ERROR"
+	})
+	if status != "ERROR" || !strings.Contains(errText, "no decider") {
+		t.Fatalf("wake-up %s: %q", status, errText)
+	}
+	if list, _ := e.store.ListDeliveries(context.Background(), store.DeliveryFilter{}); len(list) != 0 {
+		t.Fatalf("deliveries %+v", list)
+	}
+}
