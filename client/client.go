@@ -104,6 +104,14 @@ func (c *Client) Notify(ctx context.Context, req intake.Request) (intake.Respons
 	return resp, err
 }
 
+// NotifyDryRun asks what a notification would decide, per partner,
+// without recording, scheduling or delivering anything.
+func (c *Client) NotifyDryRun(ctx context.Context, req intake.Request) (intake.Response, error) {
+	var resp intake.Response
+	err := c.Do(ctx, "POST", "/v1/notifications?dry_run=true", "", req, &resp)
+	return resp, err
+}
+
 // PutAsset stores an asset in the built-in catalog.
 func (c *Client) PutAsset(ctx context.Context, a domain.Asset) (api.AssetResponse, error) {
 	var resp api.AssetResponse

@@ -18,7 +18,15 @@ func (s *Server) postNotification(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req, false) {
 		return
 	}
-	resp, err := s.Intake.Notify(r.Context(), req)
+	dryRun, ok := boolParam(w, r, "dry_run")
+	if !ok {
+		return
+	}
+	notify := s.Intake.Notify
+	if dryRun {
+		notify = s.Intake.DryRun
+	}
+	resp, err := notify(r.Context(), req)
 	var ie *intake.Error
 	if errors.As(err, &ie) {
 		status := map[string]int{intake.CodeInvalid: 400, intake.CodeKeyReused: 409}[ie.Code]
@@ -40,9 +48,9 @@ func (s *Server) postNotification(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	status := http.StatusAccepted
-	if resp.Replayed {
+	if resp.Replayed || resp.DryRun {
 		status = http.StatusOK
-	} else {
+	} else if !resp.DryRun {
 		s.Telemetry.Metrics().NotificationAccepted()
 	}
 	writeJSON(w, status, resp)
@@ -191,4 +199,19 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request, err error, wha
 		s.internal(w, r, err)
 	}
 	return true
+}
+
+// boolParam reads an optional true/false query parameter, answering 400
+// for anything else.
+func boolParam(w http.ResponseWriter, r *http.Request, name string) (value, ok bool) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return false, true
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		writeError(w, 400, "invalid_request", fmt.Sprintf("%s: want true or false, got %q", name, v))
+		return false, false
+	}
+	return b, true
 }

@@ -289,3 +289,20 @@ func callsRegister(t *testing.T, dir, pkgName string) bool {
 	}
 	return false
 }
+
+// TestChangeIsPure keeps internal/change a pure function of its inputs:
+// the standard library and internal/domain only, so every decision rule
+// stays a table test.
+func TestChangeIsPure(t *testing.T) {
+	module, _, pkgs := load(t)
+	p, ok := pkgs[module+"/internal/change"]
+	if !ok {
+		t.Fatal("package internal/change is missing")
+	}
+	for _, imp := range p.Imports {
+		first, _, _ := strings.Cut(imp, "/")
+		if strings.Contains(first, ".") && imp != module+"/internal/domain" {
+			t.Errorf("internal/change imports %s: only the standard library and internal/domain", imp)
+		}
+	}
+}

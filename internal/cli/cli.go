@@ -27,6 +27,7 @@ var commands = map[string]command{
 	"serve":      {"run the server (API + delivery workers)", runServe},
 	"demo":       {"deliver a sample catalog to two demo partners, end to end, and check every file", runDemo},
 	"notify":     {"ask for an asset to be delivered to partners", runNotify},
+	"import":     {"replay a legacy system's notifications (FILE.jsonl, one a line; --dry-run prints the decisions only)", runImport},
 	"deliveries": {"list, show, watch, cancel, retry or reprioritize deliveries", runDeliveries},
 	"assets":     {"load assets into the built-in catalog (import FILE)", runAssets},
 	"partners":   {"create or update partner profiles (apply -f FILE); partner API keys (keys create|list|revoke)", runPartners},

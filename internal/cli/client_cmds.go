@@ -37,9 +37,9 @@ func runNotify(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	w := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(w, "PARTNER\tACTION\tDELIVERY\tNOTE\n")
+	fmt.Fprintf(w, "PARTNER\tACTION\tDELIVERY\tSCOPE\tCHANGES\tNOTE\n")
 	for _, d := range resp.Decisions {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", d.PartnerID, d.Action, d.DeliveryID, d.Reason)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", d.PartnerID, d.Action, dash(d.DeliveryID), dash(d.Scope), dash(strings.Join(d.Changes, ",")), d.Reason)
 	}
 	return w.Flush()
 }
@@ -91,7 +91,11 @@ func runDeliveries(ctx context.Context, env *Env, args []string) error {
 	w := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "DELIVERY\tASSET\tPARTNER\tACTION\tSTATUS\tATTEMPTS\tFILES\tBYTES\tERROR\n")
 	for _, d := range list {
-		fmt.Fprintf(w, "%s\t%s@%d\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", d.ID, d.AssetID, d.AssetVersion, d.PartnerID, d.Action,
+		action := string(d.Action)
+		if d.MetadataOnly() {
+			action += " (metadata)"
+		}
+		fmt.Fprintf(w, "%s\t%s@%d\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", d.ID, d.AssetID, d.AssetVersion, d.PartnerID, action,
 			d.Status, d.Attempts, d.Files, d.Bytes, d.LastError)
 	}
 	return w.Flush()

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"time"
 )
 
 // Asset is one catalog item as Syndicate delivers it: its descriptive
@@ -19,6 +20,9 @@ type Asset struct {
 	Metadata map[string]any `json:"metadata,omitempty"`
 	Media    []MediaFile    `json:"media,omitempty"`
 	Images   []Image        `json:"images,omitempty"`
+	// Rights is the licensing window, if any: not delivered before its
+	// start, taken down from every partner at its end.
+	Rights *Rights `json:"rights,omitempty"`
 	// Version is the catalog version this snapshot is, set by Syndicate
 	// when it loads one (ignored on input and by ContentHash); formats
 	// that version their documents (ADI) use it.
@@ -93,6 +97,9 @@ func (a Asset) Validate() error {
 			errs = append(errs, im.Focal.validate(fmt.Sprintf("images[%d].focal", i))...)
 		}
 	}
+	if err := a.Rights.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -115,10 +122,21 @@ func checkFile(field, role, uri string, seen map[string]bool) []error {
 // asset version.
 func (a Asset) ContentHash() string {
 	a.Version = 0
+	if r := a.Rights; r != nil { // one instant, one hash, whatever the zone it was written in
+		a.Rights = &Rights{Start: utc(r.Start), End: utc(r.End)}
+	}
 	b, err := json.Marshal(a) // map keys are sorted: the form is canonical
 	if err != nil {
 		panic("domain: asset does not marshal: " + err.Error())
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
+}
+
+func utc(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
 }

@@ -82,10 +82,16 @@ type Delivery struct {
 	// PartnerVersion is the partner profile version this delivery uses.
 	PartnerVersion int    `json:"partner_version,omitempty"`
 	Action         Action `json:"action"`
-	Status         Status `json:"status"`
-	Attempts       int    `json:"attempts"`
-	Files          int    `json:"files"`
-	Bytes          int64  `json:"bytes"`
+	// Scope is full or metadata for an update (see MetadataOnly), full
+	// for a create, empty for a takedown.
+	Scope Scope `json:"scope,omitempty"`
+	// Changes are the fields, used by the partner's package, that differ
+	// from what it last received: why this delivery exists.
+	Changes  []Change `json:"changes,omitempty"`
+	Status   Status   `json:"status"`
+	Attempts int      `json:"attempts"`
+	Files    int      `json:"files"`
+	Bytes    int64    `json:"bytes"`
 	// TotalBytes is the package's planned size; with Bytes and Rate
 	// (bytes/s over the last second) it gives progress and ETA.
 	TotalBytes int64 `json:"total_bytes,omitempty"`

@@ -255,3 +255,44 @@ func TestRules(t *testing.T) {
 		t.Errorf("bad field path accepted: %v", err)
 	}
 }
+
+func TestRights(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	before, after := now.Add(-time.Hour), now.Add(time.Hour)
+	for name, c := range map[string]struct {
+		r       *Rights
+		errText string
+	}{
+		"none":          {nil, ""},
+		"start only":    {&Rights{Start: &before}, ""},
+		"both":          {&Rights{Start: &before, End: &after}, ""},
+		"empty":         {&Rights{}, "give start, end or both"},
+		"end first":     {&Rights{Start: &after, End: &before}, "rights.end: must be after rights.start"},
+		"zero edge":     {&Rights{End: &time.Time{}}, "zero time"},
+		"equal instant": {&Rights{Start: &now, End: &now}, "must be after"},
+	} {
+		err := c.r.Validate()
+		if (err == nil) != (c.errText == "") || err != nil && !strings.Contains(err.Error(), c.errText) {
+			t.Errorf("%s: %v, want %q", name, err, c.errText)
+		}
+	}
+	r := &Rights{Start: &after, End: &after}
+	if !r.NotYet(now) || r.Ended(now) || (&Rights{End: &now}).Ended(now) == false {
+		t.Error("NotYet/Ended disagree with the window")
+	}
+	a := Asset{ID: "a", Type: "movie", Title: "T", Media: []MediaFile{{Role: "main", URI: "/m"}}}
+	h := a.ContentHash()
+	local := after.In(time.FixedZone("x", 3600))
+	a.Rights = &Rights{End: &after}
+	b := a
+	b.Rights = &Rights{End: &local}
+	if a.ContentHash() == h || a.ContentHash() != b.ContentHash() {
+		t.Error("ContentHash: rights must count, written in any zone")
+	}
+	if !ValidField("rights") || !ValidField("rights.end") || ValidField("rights.middle") {
+		t.Error("ValidField rights")
+	}
+	if (Rules{RequiredFields: []string{"rights.start"}}).Check(a) == nil || (Rules{RequiredFields: []string{"rights"}}).Check(a) != nil {
+		t.Error("rules: rights fields")
+	}
+}

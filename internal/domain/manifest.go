@@ -4,12 +4,15 @@ package domain
 // delivered last, as manifest.json, so its arrival means the package is
 // complete; partners verify each file against it.
 type Manifest struct {
-	DeliveryID   string         `json:"delivery_id"`
-	AssetID      string         `json:"asset_id"`
-	AssetVersion int            `json:"asset_version"`
-	PartnerID    string         `json:"partner_id"`
-	Action       Action         `json:"action"`
-	Files        []ManifestFile `json:"files"`
+	DeliveryID   string `json:"delivery_id"`
+	AssetID      string `json:"asset_id"`
+	AssetVersion int    `json:"asset_version"`
+	PartnerID    string `json:"partner_id"`
+	Action       Action `json:"action"`
+	// Scope is "metadata" when the package holds only the metadata document:
+	// the files it describes were delivered earlier.
+	Scope Scope          `json:"scope,omitempty"`
+	Files []ManifestFile `json:"files"`
 }
 
 // ManifestFile is one file in a package. Name is relative to the package

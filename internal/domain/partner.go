@@ -223,7 +223,7 @@ func (p Partner) Validate() error {
 	errs = append(errs, p.Feedback.validate()...)
 	for _, f := range p.Rules.RequiredFields {
 		if !ValidField(f) {
-			errs = append(errs, fmt.Errorf("rules.required_fields: %q is not title, metadata.<key>, images.<role> or media.<role>", f))
+			errs = append(errs, fmt.Errorf("rules.required_fields: %q is not title, metadata.<key>, images.<role>, media.<role> or rights[.start|.end]", f))
 		}
 	}
 	if p.Priority < 0 || p.Priority > 1000 {

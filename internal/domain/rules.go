@@ -15,7 +15,9 @@ type Rules struct {
 	// territories is unrestricted. Empty = no territory rule.
 	Territories []string `json:"territories,omitempty"`
 	// RequiredFields must be present and non-empty: "title",
-	// "metadata.<key>", "images.<role>" or "media.<role>".
+	// "metadata.<key>", "images.<role>", "media.<role>", or "rights"
+	// ("rights.start", "rights.end") to take only assets with a licensing
+	// window.
 	RequiredFields []string `json:"required_fields,omitempty"`
 }
 
@@ -52,6 +54,8 @@ func ValidField(f string) bool {
 	switch kind {
 	case "title":
 		return name == ""
+	case "rights":
+		return name == "" || name == "start" || name == "end"
 	case "metadata", "images", "media":
 		return name != ""
 	}
@@ -63,6 +67,9 @@ func hasField(a Asset, f string) bool {
 	switch kind {
 	case "title":
 		return strings.TrimSpace(a.Title) != ""
+	case "rights":
+		r := a.Rights
+		return r != nil && (name == "" || name == "start" && r.Start != nil || name == "end" && r.End != nil)
 	case "metadata":
 		v, ok := a.Metadata[name]
 		return ok && v != nil && v != "" && fmt.Sprint(v) != "[]"

@@ -149,7 +149,7 @@ func (s *Service) redeliver(ctx context.Context, tx *sql.Tx, p domain.Partner, d
 		return "", err
 	}
 	nd := domain.Delivery{ID: uuid.Must(uuid.NewV7()).String(), AssetID: d.AssetID, AssetVersion: d.AssetVersion, PartnerID: p.ID,
-		PartnerVersion: pv, Action: d.Action, Status: domain.StatusQueued, RedeliveryOf: d.ID, Priority: p.Priority,
+		PartnerVersion: pv, Action: d.Action, Scope: d.Scope, Changes: d.Changes, Status: domain.StatusQueued, RedeliveryOf: d.ID, Priority: p.Priority,
 		CreatedAt: now, UpdatedAt: now}
 	span := s.Telemetry.StartDelivery(ctx, "redeliver", &nd)
 	defer span.End()

@@ -1,6 +1,8 @@
 // Package intake accepts notifications ("asset X should go to partners Y"),
-// decides per partner what to do (create, update, or nothing because that
-// version is already on its way), and records each delivery together with
+// decides per partner what to do (create; update, full or metadata-only;
+// takedown when the rights window ended; nothing when no field the
+// partner's package uses changed; later, at the rights window's start),
+// and records each delivery together with
 // its workflow start in one transaction. Replaying a notification with the
 // same idempotency key returns the first answer and starts no new work.
 package intake
@@ -15,10 +17,12 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/syndicate-media/syndicate/internal/catalog"
+	"github.com/syndicate-media/syndicate/internal/change"
 	"github.com/syndicate-media/syndicate/internal/domain"
 	"github.com/syndicate-media/syndicate/internal/store"
 	"github.com/syndicate-media/syndicate/internal/telemetry"
@@ -88,14 +92,23 @@ type Response struct {
 	// Replayed is true when this is the stored answer to an earlier
 	// notification with the same key.
 	Replayed bool `json:"replayed"`
+	// DryRun is true when nothing was recorded (DryRun).
+	DryRun bool `json:"dry_run,omitempty"`
 }
 
 // Decision is what happens for one partner.
 type Decision struct {
-	PartnerID  string `json:"partner_id"`
-	Action     string `json:"action"` // create, update, noop or skip (the partner's rules refuse the asset)
+	PartnerID string `json:"partner_id"`
+	// Action is create, update, takedown, noop, skip (the partner's rules
+	// refuse the asset) or scheduled (its rights window opens at At).
+	Action     string `json:"action"`
 	DeliveryID string `json:"delivery_id"`
-	Reason     string `json:"reason,omitempty"`
+	// Scope is full or metadata for an update (full for a create).
+	Scope string `json:"scope,omitempty"`
+	// Changes names the changed fields the partner's package uses.
+	Changes []string   `json:"changes,omitempty"`
+	At      *time.Time `json:"at,omitempty"`
+	Reason  string     `json:"reason,omitempty"`
 }
 
 // Error is a refused notification; Code is stable and machine-readable.
@@ -167,32 +180,28 @@ func (s *Service) Notify(ctx context.Context, req Request) (Response, error) {
 // decide picks the action for one partner and, if there is work, records
 // the delivery and enqueues its workflow in tx.
 func (s *Service) decide(ctx context.Context, tx *sql.Tx, asset domain.Asset, version int, p domain.Partner, priority *int) (Decision, error) {
+	return s.decideAt(ctx, tx, asset, version, p, priority, s.Store.Now())
+}
+
+// decideAt is decide as of now: field-level change detection against
+// what the partner last received (internal/change), the rights window
+// (scheduling a wake-up at its start or end), then the delivery, if any.
+func (s *Service) decideAt(ctx context.Context, tx *sql.Tx, asset domain.Asset, version int, p domain.Partner, priority *int, now time.Time) (Decision, error) {
 	assetID, partnerID := asset.ID, p.ID
-	dec := Decision{PartnerID: partnerID, Action: string(domain.ActionCreate)}
-	if err := p.Rules.Check(asset); err != nil {
-		dec.Action, dec.Reason = "skip", err.Error()
-		return dec, nil
-	}
-	last, err := s.Store.LatestDelivery(ctx, tx, assetID, partnerID)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-	case err != nil:
-		return dec, err
-	case last.AssetVersion == version:
-		dec.Action, dec.DeliveryID = "noop", last.ID
-		dec.Reason = fmt.Sprintf("version %d is already %s in delivery %s", version, last.Status, last.ID)
-		return dec, nil
-	default:
-		dec.Action = string(domain.ActionUpdate)
-	}
-	pv, err := s.Store.PartnerVersionFor(ctx, tx, partnerID, assetID)
-	if err != nil {
+	v, err := s.judge(ctx, tx, asset, version, p, now)
+	dec := v.decision(partnerID)
+	if err != nil || v.skip {
 		return dec, err
 	}
-	now := s.Store.Now()
+	if err := s.scheduleEdges(ctx, tx, asset, version, partnerID, v); err != nil {
+		return dec, err
+	}
+	if dec.Action == string(change.Noop) || dec.Action == ActionScheduled {
+		return dec, nil
+	}
 	d := domain.Delivery{ID: uuid.Must(uuid.NewV7()).String(), AssetID: assetID, AssetVersion: version, PartnerID: partnerID,
-		PartnerVersion: pv, Action: domain.Action(dec.Action), Status: domain.StatusQueued, Priority: p.Priority,
-		CreatedAt: now, UpdatedAt: now}
+		PartnerVersion: v.partnerVersion, Action: v.res.Action, Scope: v.res.Scope, Changes: v.res.Changes, Status: domain.StatusQueued,
+		Priority: p.Priority, CreatedAt: now, UpdatedAt: now}
 	if priority != nil {
 		d.Priority = *priority
 	}

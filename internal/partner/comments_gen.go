@@ -68,7 +68,7 @@ var goComments = map[string]string{
 	"github.com/syndicate-media/syndicate/internal/domain.RolloutPolicy.Window":              "Window is how many of the new version's latest finished deliveries\nare judged; no judgement before that many (default 20).",
 	"github.com/syndicate-media/syndicate/internal/domain.Rules":                             "Rules decide whether an asset goes to a partner at all.",
 	"github.com/syndicate-media/syndicate/internal/domain.Rules.ContentTypes":                "ContentTypes lists the asset types the partner takes; empty = all.",
-	"github.com/syndicate-media/syndicate/internal/domain.Rules.RequiredFields":              "RequiredFields must be present and non-empty: \"title\",\n\"metadata.<key>\", \"images.<role>\" or \"media.<role>\".",
+	"github.com/syndicate-media/syndicate/internal/domain.Rules.RequiredFields":              "RequiredFields must be present and non-empty: \"title\",\n\"metadata.<key>\", \"images.<role>\", \"media.<role>\", or \"rights\"\n(\"rights.start\", \"rights.end\") to take only assets with a licensing\nwindow.",
 	"github.com/syndicate-media/syndicate/internal/domain.Rules.Territories":                 "Territories lists where the partner may show content; an asset goes\nif its metadata.territories shares one of them. An asset without\nterritories is unrestricted. Empty = no territory rule.",
 	"github.com/syndicate-media/syndicate/internal/domain.VideoSpec":                         "VideoSpec is the video a partner's package carries: the rendition of Role that matches it, or one transcoded to it.",
 	"github.com/syndicate-media/syndicate/internal/domain.VideoSpec.Codec":                   "Codec is the ffprobe codec name: h264 or hevc.",

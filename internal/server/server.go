@@ -140,9 +140,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
+	decider := workflow.NewLateRedecider() // intake needs the engine; rights-window wake-ups need intake
 	s.Engine, err = workflow.New(ctx, st, workflow.Config{
 		WorkDir: filepath.Join(cfg.DataDir, "work"), ExecutorID: cfg.ExecutorID, Logger: log, Policy: policy,
-		APIOnly: cfg.Role == "api", Telemetry: s.Telemetry,
+		APIOnly: cfg.Role == "api", Telemetry: s.Telemetry, Redecider: decider,
 		Transcoder: workflow.TranscoderConfig{URL: cfg.TranscoderURL, CallbackBase: cfg.PublicURL},
 	})
 	if err != nil {
@@ -173,6 +174,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	for _, r := range consumers {
 		s.background(runConsumer(r, log))
 	}
+	decider.Bind(in)
 	fb := &feedback.Service{Store: st, Engine: s.Engine, Log: log, Policy: policy, Telemetry: s.Telemetry}
 	if cfg.SweepInterval <= 0 {
 		cfg.SweepInterval = 30 * time.Second

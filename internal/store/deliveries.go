@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -11,16 +12,20 @@ import (
 )
 
 const deliveryColumns = `id, asset_id, asset_version, partner_id, action, status, attempts, files, bytes,
-	location, last_error, created_at, updated_at, started_at, finished_at, ack, ack_reason, ack_at, partner_ref, redelivery_of, partner_version, total_bytes, rate, priority, run, trace_parent`
+	location, last_error, created_at, updated_at, started_at, finished_at, ack, ack_reason, ack_at, partner_ref, redelivery_of, partner_version, total_bytes, rate, priority, run, trace_parent, change_set`
 
 // InsertDelivery records a new delivery, and its first event, inside tx:
 // the same transaction that enqueues its workflow.
 func (s *Store) InsertDelivery(ctx context.Context, tx *sql.Tx, d domain.Delivery) error {
-	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO syn_deliveries (`+deliveryColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+	cs, err := encodeChangeSet(d)
+	if err != nil {
+		return fmt.Errorf("store: insert delivery %s: change set: %w", d.ID, err)
+	}
+	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO syn_deliveries (`+deliveryColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		d.ID, d.AssetID, d.AssetVersion, d.PartnerID, string(d.Action), string(d.Status), d.Attempts, d.Files, d.Bytes,
 		d.Location, d.LastError, formatTime(d.CreatedAt), formatTime(d.UpdatedAt), nullTime(d.StartedAt), nullTime(d.FinishedAt),
-		string(d.Ack), d.AckReason, nullTime(d.AckAt), d.PartnerRef, d.RedeliveryOf, d.PartnerVersion, d.TotalBytes, d.Rate, d.Priority, d.Run, d.TraceParent)
+		string(d.Ack), d.AckReason, nullTime(d.AckAt), d.PartnerRef, d.RedeliveryOf, d.PartnerVersion, d.TotalBytes, d.Rate, d.Priority, d.Run, d.TraceParent, cs)
 	if err != nil {
 		return fmt.Errorf("store: insert delivery %s: %w", d.ID, err)
 	}
@@ -155,9 +160,9 @@ func scanDelivery(row scanner) (domain.Delivery, error) {
 	var d domain.Delivery
 	var action, status, created, updated string
 	var started, finished, ackAt sql.NullString
-	var ack string
+	var ack, changeSet string
 	err := row.Scan(&d.ID, &d.AssetID, &d.AssetVersion, &d.PartnerID, &action, &status, &d.Attempts, &d.Files, &d.Bytes,
-		&d.Location, &d.LastError, &created, &updated, &started, &finished, &ack, &d.AckReason, &ackAt, &d.PartnerRef, &d.RedeliveryOf, &d.PartnerVersion, &d.TotalBytes, &d.Rate, &d.Priority, &d.Run, &d.TraceParent)
+		&d.Location, &d.LastError, &created, &updated, &started, &finished, &ack, &d.AckReason, &ackAt, &d.PartnerRef, &d.RedeliveryOf, &d.PartnerVersion, &d.TotalBytes, &d.Rate, &d.Priority, &d.Run, &d.TraceParent, &changeSet)
 	if err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return d, err
@@ -168,5 +173,26 @@ func scanDelivery(row scanner) (domain.Delivery, error) {
 	d.CreatedAt, d.UpdatedAt = parseTime(created), parseTime(updated)
 	d.StartedAt, d.FinishedAt = parseTimePtr(started), parseTimePtr(finished)
 	d.Ack, d.AckAt = domain.Ack(ack), parseTimePtr(ackAt)
+	if changeSet != "" {
+		var cs changeSetJSON
+		if err := json.Unmarshal([]byte(changeSet), &cs); err != nil {
+			return d, fmt.Errorf("store: delivery %s: change set: %w", d.ID, err)
+		}
+		d.Scope, d.Changes = cs.Scope, cs.Changes
+	}
 	return d, nil
+}
+
+// changeSetJSON is the change_set column: written once, with the row.
+type changeSetJSON struct {
+	Scope   domain.Scope    `json:"scope,omitempty"`
+	Changes []domain.Change `json:"changes,omitempty"`
+}
+
+func encodeChangeSet(d domain.Delivery) (string, error) {
+	if d.Scope == "" && len(d.Changes) == 0 {
+		return "", nil
+	}
+	b, err := json.Marshal(changeSetJSON{Scope: d.Scope, Changes: d.Changes})
+	return string(b), err
 }

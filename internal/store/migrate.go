@@ -201,6 +201,9 @@ var migrations = []string{
 		last_seen TEXT NOT NULL
 	);
 	CREATE INDEX syn_callbacks_delivery ON syn_callbacks (delivery_id);`,
+	// 11: why a delivery exists: its scope and the changed fields, as JSON
+	// {"scope": "full|metadata", "changes": [...]} ('' before this migration).
+	`ALTER TABLE syn_deliveries ADD COLUMN change_set TEXT NOT NULL DEFAULT '';`,
 }
 
 // dialectSQL fills the few places where SQLite and PostgreSQL differ.

@@ -93,6 +93,9 @@ func (e *Engine) deliver(ctx dbos.Context, deliveryID string) (Result, error) {
 // that finished.
 func (e *Engine) prepare(ctx dbos.Context, j job) (packaging.Prepared, error) {
 	var prep packaging.Prepared
+	if j.Delivery.Action == domain.ActionTakedown {
+		return prep, nil // a takedown sends its document alone
+	}
 	id := j.Delivery.ID
 	work := filepath.Join(e.steps.workDir, id)
 	retry := []dbos.StepOption{dbos.WithStepMaxRetries(2), dbos.WithStepRetryPredicate(notInvalid)}

@@ -53,6 +53,9 @@ type Config struct {
 	Telemetry *telemetry.Telemetry
 	// Transcoder is the external transcoding service, if any.
 	Transcoder TranscoderConfig
+	// Redecider decides again when a scheduled rights window edge
+	// arrives (see Schedule); nil refuses those wake-ups.
+	Redecider Redecider
 }
 
 // Engine starts and runs delivery workflows.
@@ -60,9 +63,10 @@ type Engine struct {
 	// client enqueues and cancels; it is ctx itself unless APIOnly.
 	client dbos.Client
 	// ctx runs workflows; nil in an API-only process.
-	ctx   dbos.Context
-	steps *steps
-	log   *slog.Logger
+	ctx       dbos.Context
+	steps     *steps
+	log       *slog.Logger
+	redecider Redecider
 }
 
 // New registers the workflows and queue on the store's database and
@@ -100,8 +104,19 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("workflow: engine: %w", err)
 	}
-	e := &Engine{client: dctx, ctx: dctx, log: cfg.Logger, steps: steps}
+	e := &Engine{client: dctx, ctx: dctx, log: cfg.Logger, steps: steps, redecider: cfg.Redecider}
+	if e.redecider == nil {
+		e.redecider = noRedecider{}
+	}
 	dbos.RegisterWorkflow(dctx, e.deliver, dbos.WithWorkflowName(workflowName))
+	// Rights-window wake-ups share appVersion: a process runs only the
+	// workflows of its own version. A build without this workflow does not
+	// poll RightsQueue, so it never dequeues one.
+	dbos.RegisterWorkflow(dctx, e.rights, dbos.WithWorkflowName(rightsWorkflowName))
+	if _, err := dbos.RegisterQueue(dctx, RightsQueue, dbos.WithQueueBasePollingInterval(500*time.Millisecond),
+		dbos.WithQueueOnConflict(dbos.QueueConflictAlwaysUpdate)); err != nil {
+		return nil, fmt.Errorf("workflow: queue: %w", err)
+	}
 	// One queue per partner concurrency level, partitioned by partner: a
 	// partner's limit holds across every process on the database.
 	for level := 1; level <= domain.MaxConcurrency; level++ {

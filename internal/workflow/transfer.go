@@ -132,6 +132,9 @@ func send(ctx context.Context, log *slog.Logger, policy *transport.Policy, j job
 	snd := &sender{log: log, tr: tr, lim: lim, sent: sent, tag: shortID(j.Delivery.ID)}
 	m := domain.Manifest{DeliveryID: j.Delivery.ID, AssetID: j.Asset.ID, AssetVersion: j.Delivery.AssetVersion,
 		PartnerID: j.Partner.ID, Action: j.Delivery.Action}
+	if j.Delivery.MetadataOnly() {
+		m.Scope = domain.ScopeMetadata
+	}
 	loc := strings.TrimRight(dest.URL, "/") + "/" + dir
 	if kind := j.Partner.Package.Archive; kind != "" {
 		res, err := snd.sendArchive(ctx, kind, dir, j.Asset.ID, m, plan)
@@ -369,9 +372,19 @@ func limiter(bytesPerSecond int64) *rate.Limiter {
 	return rate.NewLimiter(rate.Limit(bytesPerSecond), int(min(max(bytesPerSecond/4, 4<<10), 1<<20)))
 }
 
-// build plans the delivery's package, rendering into its work folder.
+// build plans the delivery's package, rendering into its work folder: a
+// takedown is its document alone; a metadata-only update is the full
+// plan's metadata document (it still describes the files sent earlier).
 func (s *steps) build(j job, prep packaging.Prepared) (packaging.Plan, error) {
-	return packaging.Assemble(filepath.Join(s.workDir, j.Delivery.ID), j.Asset, j.Partner, prep)
+	dir := filepath.Join(s.workDir, j.Delivery.ID)
+	if j.Delivery.Action == domain.ActionTakedown {
+		return packaging.Takedown(dir, j.Asset, j.Partner)
+	}
+	plan, err := packaging.Assemble(dir, j.Asset, j.Partner, prep)
+	if err == nil && j.Delivery.MetadataOnly() {
+		plan = plan.MetadataOnly()
+	}
+	return plan, err
 }
 
 // renderedMissing reports whether a file the package step rendered into

@@ -14,17 +14,22 @@
 // the package, so an update keeps them and only the version changes.
 // Creation_Date is metadata.creation_date, else pub_date or release_date,
 // else 1970-01-01: no clock is read, so the document is a pure function of
-// asset and profile.
+// asset and profile. Licensing_Window_Start/End are the metadata keys,
+// else the asset's rights window. A takedown is the same tree of assets
+// with AMS Verb="DELETE" and no content.
 package adi11
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/xml"
 	"fmt"
 	"math"
+	"path"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/syndicate-media/syndicate/internal/domain"
@@ -61,6 +66,8 @@ type ams struct {
 	ProviderID   string `xml:"Provider_ID,attr"`
 	AssetID      string `xml:"Asset_ID,attr"`
 	AssetClass   string `xml:"Asset_Class,attr"`
+	// Verb is DELETE in a takedown; empty (absent) adds or updates.
+	Verb string `xml:"Verb,attr,omitempty"`
 }
 
 type appData struct {
@@ -88,13 +95,41 @@ func (Format) NeedsChecksums(domain.Partner) bool { return true }
 // Render writes the package document, indented, after the XML
 // declaration and the DOCTYPE.
 func (Format) Render(a domain.Asset, p domain.Partner, files []format.File) ([]byte, error) {
+	return render(a, p, files, "")
+}
+
+// RenderTakedown writes the same tree of assets (package, title, movie,
+// preview, posters, with the same Asset_IDs) with AMS Verb="DELETE" on
+// each and no Content: ADI 1.1's request to remove a package.
+func (Format) RenderTakedown(a domain.Asset, p domain.Partner) ([]byte, error) {
+	var files []format.File // named as packaging names them, so the places match
+	for _, m := range a.Media {
+		files = append(files, format.File{Name: m.Role + strings.ToLower(path.Ext(m.URI)), Role: m.Role})
+	}
+	for _, im := range a.Images {
+		files = append(files, format.File{Name: "images/" + im.Role + strings.ToLower(path.Ext(im.URI)), Role: im.Role})
+	}
+	return render(a, p, files, "DELETE")
+}
+
+// UsedFields are the fields the title asset and its children print.
+func (Format) UsedFields(domain.Partner) ([]string, bool) {
+	out := []string{"id", "title", "rights"}
+	for _, k := range []string{format.KeyRating, format.KeyRunTime, format.KeyYear, format.KeyGenres, format.KeyWindowStart,
+		format.KeyWindowEnd, format.KeyCreationDate, format.KeyPubDate, format.KeyReleaseDate, format.KeyVersion} {
+		out = append(out, "metadata."+k)
+	}
+	return append(out, format.DescriptionFields...), false
+}
+
+func render(a domain.Asset, p domain.Partner, files []format.File, verb string) ([]byte, error) {
 	created := "1970-01-01"
 	if t, ok, err := format.Date(a, format.KeyCreationDate, format.KeyPubDate, format.KeyReleaseDate); err != nil {
 		return nil, err
 	} else if ok {
 		created = t.Format("2006-01-02")
 	}
-	b := builder{a: a, opts: p.FormatOptions, created: created, version: version(a)}
+	b := builder{a: a, opts: p.FormatOptions, created: created, version: version(a), verb: verb}
 	title := asset{Metadata: b.meta("title", "title", titleData(a))}
 	if i := format.MainMedia(files); i >= 0 {
 		title.Assets = append(title.Assets, b.file("movie", "movie", files[i]))
@@ -125,6 +160,7 @@ type builder struct {
 	opts    domain.FormatOptions
 	created string
 	version int
+	verb    string
 }
 
 // meta is the Metadata of the asset of class class; place names the
@@ -134,13 +170,16 @@ func (b builder) meta(class, place string, data []appData) metadata {
 		Provider: b.opts.Provider, Product: "MOD", AssetName: assetName(b.a.ID, place),
 		VersionMajor: b.version, VersionMinor: 0, Description: b.a.Title + " (" + class + ")",
 		CreationDate: b.created, ProviderID: b.opts.ProviderID,
-		AssetID: assetID(b.opts.Provider, b.a.ID, place), AssetClass: class,
+		AssetID: assetID(b.opts.Provider, b.a.ID, place), AssetClass: class, Verb: b.verb,
 	}, AppData: data}
 }
 
 // file is a movie, preview or poster asset for one package file.
 func (b builder) file(class, place string, f format.File) asset {
 	data := []appData{mod("Type", class)}
+	if b.verb == "DELETE" { // what is removed needs no sizes, sums or files
+		return asset{Metadata: b.meta(class, place, data)}
+	}
 	if f.IsImage() && f.Width > 0 && f.Height > 0 {
 		data = append(data, mod("Image_Aspect_Ratio", fmt.Sprintf("%dx%d", f.Width, f.Height)))
 	}
@@ -163,9 +202,21 @@ func titleData(a domain.Asset) []appData {
 	for _, g := range format.List(a, format.KeyGenres) {
 		d = append(d, mod("Genre", g))
 	}
-	d = appendIf(d, "Licensing_Window_Start", format.Text(a, format.KeyWindowStart))
-	d = appendIf(d, "Licensing_Window_End", format.Text(a, format.KeyWindowEnd))
+	start, end := format.Text(a, format.KeyWindowStart), format.Text(a, format.KeyWindowEnd)
+	if r := a.Rights; r != nil { // the metadata keys win: they are the catalog's words for this partner type
+		start, end = cmp.Or(start, adiTime(r.Start)), cmp.Or(end, adiTime(r.End))
+	}
+	d = appendIf(d, "Licensing_Window_Start", start)
+	d = appendIf(d, "Licensing_Window_End", end)
 	return d
+}
+
+// adiTime is a window edge as ADI writes it (UTC, no zone), or "".
+func adiTime(t *time.Time) string {
+	if t == nil {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02T15:04:05")
 }
 
 func mod(name, value string) appData { return appData{App: "MOD", Name: name, Value: value} }
@@ -225,4 +276,6 @@ func cut(s string, n int) string {
 var (
 	_ format.Format         = Format{}
 	_ format.ChecksumNeeder = Format{}
+	_ format.FieldUser      = Format{}
+	_ format.Takedowner     = Format{}
 )

@@ -62,10 +62,45 @@ func (Format) FileName(_ domain.Asset, p domain.Partner) string {
 // names that this build does not know is an error (the profile validation
 // refuses it first).
 func (Format) Render(a domain.Asset, p domain.Partner, files []format.File) ([]byte, error) {
-	names := p.FormatOptions.Columns
-	if len(names) == 0 {
-		names = domain.CSVColumns
+	return render(a, names(p), files, "")
+}
+
+// RenderTakedown writes the profile's columns for the asset (no files),
+// plus a last column "action" that says takedown.
+func (Format) RenderTakedown(a domain.Asset, p domain.Partner) ([]byte, error) {
+	return render(a, names(p), nil, string(domain.ActionTakedown))
+}
+
+// UsedFields are the asset fields the profile's columns print.
+func (Format) UsedFields(p domain.Partner) ([]string, bool) {
+	var out []string
+	for _, n := range names(p) {
+		switch n {
+		case "id", "type", "title":
+			out = append(out, n)
+		case "description":
+			out = append(out, format.DescriptionFields...)
+		case "keywords", "territories":
+			out = append(out, "metadata."+n)
+		default:
+			if strings.HasPrefix(n, "metadata.") {
+				out = append(out, n)
+			}
+		}
 	}
+	return out, false
+}
+
+func names(p domain.Partner) []string {
+	if len(p.FormatOptions.Columns) == 0 {
+		return domain.CSVColumns
+	}
+	return p.FormatOptions.Columns
+}
+
+// render writes the header and the asset's row; a non-empty action adds
+// an "action" column.
+func render(a domain.Asset, names []string, files []format.File, action string) ([]byte, error) {
 	row := make([]string, len(names))
 	for i, n := range names {
 		if key, ok := strings.CutPrefix(n, "metadata."); ok {
@@ -84,6 +119,9 @@ func (Format) Render(a domain.Asset, p domain.Partner, files []format.File) ([]b
 	for i, n := range names {
 		header[i] = Defuse(n)
 	}
+	if action != "" {
+		header, row = append(header, "action"), append(row, action)
+	}
 	if err := w.WriteAll([][]string{header, row}); err != nil {
 		return nil, err
 	}
@@ -100,4 +138,8 @@ func Defuse(cell string) string {
 
 func list(a domain.Asset, key string) string { return strings.Join(format.List(a, key), "|") }
 
-var _ format.Format = Format{}
+var (
+	_ format.Format     = Format{}
+	_ format.FieldUser  = Format{}
+	_ format.Takedowner = Format{}
+)

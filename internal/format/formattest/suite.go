@@ -1,7 +1,10 @@
 // Package formattest is the conformance suite every metadata format runs:
 // a rich and a minimal asset render, deterministically, to a valid file
 // name; odd metadata neither panics nor breaks the document; XML formats
-// are well-formed; md5s a format asks for appear in it, also when
+// are well-formed; takedown documents (format.Takedowner) are
+// deterministic and differ from a delivery; the fields a format says it
+// uses (format.FieldUser) are known field names; md5s a format asks for
+// appear in it, also when
 // packaging.Build computes them from real files; and golden files
 // in the format's testdata (an asset, a partner profile and the package's
 // files in, exact bytes out) pin the output. `go test -update` rewrites
@@ -67,6 +70,39 @@ func Run(t *testing.T, name string, ft Features) {
 		c.renders(t, a, MinimalFiles())
 	})
 	t.Run("OddMetadata", func(t *testing.T) { c.renders(t, Odd(), RichFiles()) })
+	t.Run("Takedown", func(t *testing.T) {
+		if _, ok := f.(format.Takedowner); !ok {
+			t.Skip("format cannot express a takedown")
+		}
+		for _, a := range []domain.Asset{Rich(), Minimal(), Odd()} {
+			doc, err := format.RenderTakedown(f, a, p)
+			if err != nil || len(doc) == 0 {
+				t.Fatalf("RenderTakedown(%s) = %d bytes, %v", a.ID, len(doc), err)
+			}
+			if again, _ := format.RenderTakedown(f, a, p); !bytes.Equal(doc, again) {
+				t.Fatalf("RenderTakedown is not deterministic:\n%s\n---\n%s", doc, again)
+			}
+			if full, _ := f.Render(a, p, RichFiles()); bytes.Equal(doc, full) {
+				t.Fatal("a takedown document reads like a delivery")
+			}
+			if c.xml {
+				if err := WellFormed(doc); err != nil {
+					t.Errorf("takedown not well-formed XML: %v\n%s", err, doc)
+				}
+			}
+		}
+	})
+	t.Run("UsedFields", func(t *testing.T) {
+		fields, all := format.UsedFields(f, p)
+		if all {
+			return
+		}
+		for _, fl := range fields {
+			if fl != "id" && fl != "type" && fl != "metadata.*" && !domain.ValidField(fl) {
+				t.Errorf("UsedFields names %q: not a field partner rules and change detection know", fl)
+			}
+		}
+	})
 	t.Run("NoFiles", func(t *testing.T) {
 		// Not a package Build would make; it must not panic.
 		_, _ = f.Render(Minimal(), p, nil)

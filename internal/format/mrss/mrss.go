@@ -49,6 +49,13 @@ type item struct {
 	Thumbnails  []thumbnail  `xml:"media:thumbnail"`
 	Keywords    string       `xml:"media:keywords,omitempty"`
 	Restriction *restriction `xml:"media:restriction"`
+	Status      *status      `xml:"media:status"`
+}
+
+// status is Media RSS's media:status: "deleted" asks to remove the item.
+type status struct {
+	State  string `xml:"state,attr"`
+	Reason string `xml:"reason,attr,omitempty"`
 }
 
 type guid struct {
@@ -125,8 +132,26 @@ func (Format) Render(a domain.Asset, p domain.Partner, files []format.File) ([]b
 	if desc == "" {
 		desc = a.Title
 	}
-	doc := rss{Version: "2.0", Media: Namespace,
-		Channel: channel{Title: a.Title, Link: p.FormatOptions.Link, Description: desc, Item: it}}
+	return encode(rss{Version: "2.0", Media: Namespace,
+		Channel: channel{Title: a.Title, Link: p.FormatOptions.Link, Description: desc, Item: it}})
+}
+
+// RenderTakedown writes the item (title, guid) with no media and
+// <media:status state="deleted">, Media RSS's way to withdraw an item.
+func (Format) RenderTakedown(a domain.Asset, p domain.Partner) ([]byte, error) {
+	it := item{Title: a.Title, GUID: guid{IsPermaLink: "false", Value: a.ID},
+		Status: &status{State: "deleted", Reason: "takedown"}}
+	return encode(rss{Version: "2.0", Media: Namespace,
+		Channel: channel{Title: a.Title, Link: p.FormatOptions.Link, Description: a.Title, Item: it}})
+}
+
+// UsedFields are the fields Render prints.
+func (Format) UsedFields(domain.Partner) ([]string, bool) {
+	return append([]string{"id", "title", "metadata." + format.KeyKeywords, "metadata." + format.KeyPubDate,
+		"metadata." + format.KeyReleaseDate, "metadata." + format.KeyTerritories}, format.DescriptionFields...), false
+}
+
+func encode(doc rss) ([]byte, error) {
 	b, err := xml.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		return nil, err
@@ -140,4 +165,6 @@ func ref(name string) string { return (&url.URL{Path: name}).EscapedPath() }
 var (
 	_ format.Format         = Format{}
 	_ format.ChecksumNeeder = Format{}
+	_ format.FieldUser      = Format{}
+	_ format.Takedowner     = Format{}
 )

@@ -3,7 +3,8 @@
 // format_options.file_name (default metadata.txt).
 //
 // The template sees .ID, .Type, .Title, .Metadata (the asset's metadata
-// map), .Files (format.File: .Name .Role .Size .MD5 .Width .Height and the
+// map), .Rights (licensing window or nil), .Action ("takedown" in a
+// takedown document, else empty), .Files (format.File: .Name .Role .Size .MD5 .Width .Height and the
 // methods .MIMEType .Medium .IsImage) and .Partner (.ID, .Name). Besides
 // text/template's builtins it has only string helpers (funcs.go): no
 // function reads files, the network or the clock. Output is bounded to
@@ -47,8 +48,12 @@ var runaways atomic.Int32
 type Data struct {
 	ID, Type, Title string
 	Metadata        map[string]any
-	Files           []format.File
-	Partner         struct{ ID, Name string }
+	// Rights is the licensing window (.Rights.Start, .Rights.End), or nil.
+	Rights *domain.Rights
+	Files  []format.File
+	// Action is "takedown" in a takedown document (no Files), else empty.
+	Action  string
+	Partner struct{ ID, Name string }
 }
 
 // FileName is format_options.file_name, default metadata.txt.
@@ -68,7 +73,17 @@ func (Format) NeedsChecksums(p domain.Partner) bool {
 
 // Render parses and executes the partner's template on the asset.
 func (Format) Render(a domain.Asset, p domain.Partner, files []format.File) ([]byte, error) {
-	d := Data{ID: a.ID, Type: a.Type, Title: a.Title, Metadata: a.Metadata, Files: files}
+	return execute(p, Data{ID: a.ID, Type: a.Type, Title: a.Title, Metadata: a.Metadata, Rights: a.Rights, Files: files})
+}
+
+// RenderTakedown executes the same template with .Action "takedown" and
+// no .Files: the template decides how its partner hears of a takedown.
+func (Format) RenderTakedown(a domain.Asset, p domain.Partner) ([]byte, error) {
+	return execute(p, Data{ID: a.ID, Type: a.Type, Title: a.Title, Metadata: a.Metadata, Rights: a.Rights,
+		Action: string(domain.ActionTakedown)})
+}
+
+func execute(p domain.Partner, d Data) ([]byte, error) {
 	d.Partner.ID, d.Partner.Name = p.ID, p.Name
 	out, err := render(p.FormatOptions.Template, d)
 	if err != nil {
@@ -165,4 +180,6 @@ func lineError(err error) error {
 var (
 	_ format.Format         = Format{}
 	_ format.ChecksumNeeder = Format{}
+	_ format.FieldUser      = Format{}
+	_ format.Takedowner     = Format{}
 )
