@@ -11,6 +11,7 @@ import (
 	"archive/zip"
 	"compress/gzip"
 	"context"
+	"crypto/md5"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -18,6 +19,8 @@ import (
 	"os"
 	"slices"
 	"time"
+
+	"github.com/syndicate-media/syndicate/internal/digest"
 )
 
 // Kinds are the archive formats, by the name a profile uses.
@@ -44,6 +47,7 @@ type Entry struct {
 // Sum is an entry's size and sha256, as read while archiving.
 type Sum struct {
 	Size   int64
+	MD5    string
 	SHA256 string
 }
 
@@ -110,15 +114,17 @@ func addFile(aw entryWriter, e Entry) (Sum, error) {
 	if err != nil {
 		return Sum{}, fmt.Errorf("archive: %s: %w", e.Name, err)
 	}
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(dst, h), io.LimitReader(f, e.Size+1))
+	h, m := sha256.New(), digest.NewAsync(md5.New())
+	n, err := io.Copy(io.MultiWriter(dst, h, m), io.LimitReader(f, e.Size+1))
 	if err != nil {
+		m.Abort()
 		return Sum{}, fmt.Errorf("archive: %s: %w", e.Name, err)
 	}
 	if n != e.Size {
+		m.Abort()
 		return Sum{}, fmt.Errorf("archive: source %s changed: %d bytes, planned %d", e.Name, n, e.Size)
 	}
-	return Sum{Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+	return Sum{Size: n, MD5: m.Sum(), SHA256: hex.EncodeToString(h.Sum(nil))}, nil
 }
 
 func newWriter(kind string, w io.Writer) (entryWriter, func() error, error) {

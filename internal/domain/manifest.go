@@ -21,6 +21,7 @@ type ManifestFile struct {
 	Name   string `json:"name"`
 	Role   string `json:"role"`
 	Size   int64  `json:"size"`
+	MD5    string `json:"md5,omitempty"`
 	SHA256 string `json:"sha256"`
 }
 

@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"hash"
 	"io"
 	"log/slog"
 	"os"
@@ -21,6 +20,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/syndicate-media/syndicate/internal/archive"
+	"github.com/syndicate-media/syndicate/internal/digest"
 	"github.com/syndicate-media/syndicate/internal/domain"
 	"github.com/syndicate-media/syndicate/internal/packaging"
 	"github.com/syndicate-media/syndicate/internal/secret"
@@ -145,24 +145,24 @@ func send(ctx context.Context, log *slog.Logger, policy *transport.Policy, j job
 		return res, err
 	}
 	for _, f := range plan.Files {
-		var md5h hash.Hash
-		if j.Partner.Package.MD5Sidecars {
-			md5h = md5.New()
-		}
+		md5h := digest.NewAsync(md5.New()) // for the manifest, beside the sha256
 		sum, _, err := snd.sendFile(ctx, path.Join(dir, f.Name), f, md5h)
 		if err != nil {
+			md5h.Abort()
 			return Result{}, err
 		}
-		m.Files = append(m.Files, domain.ManifestFile{Name: f.Name, Role: f.Role, Size: f.Size, SHA256: sum})
-		if md5h != nil {
+		md5sum := md5h.Sum()
+		m.Files = append(m.Files, domain.ManifestFile{Name: f.Name, Role: f.Role, Size: f.Size, MD5: md5sum, SHA256: sum})
+		if j.Partner.Package.MD5Sidecars {
 			// md5sum's format: `md5sum -c NAME.md5` checks it.
-			side := []byte(hex.EncodeToString(md5h.Sum(nil)) + "  " + path.Base(f.Name) + "\n")
+			side := []byte(md5sum + "  " + path.Base(f.Name) + "\n")
 			sf := packaging.File{Name: f.Name + ".md5", Role: "md5", Size: int64(len(side))}
 			ssum, _, err := snd.put(ctx, path.Join(dir, sf.Name), bytes.NewReader(side), sf)
 			if err != nil {
 				return Result{}, err
 			}
-			m.Files = append(m.Files, domain.ManifestFile{Name: sf.Name, Role: sf.Role, Size: sf.Size, SHA256: ssum})
+			sm := md5.Sum(side)
+			m.Files = append(m.Files, domain.ManifestFile{Name: sf.Name, Role: sf.Role, Size: sf.Size, MD5: hex.EncodeToString(sm[:]), SHA256: ssum})
 		}
 	}
 	body, err := manifestJSON(m)
@@ -212,7 +212,7 @@ func (s *sender) sendArchive(ctx context.Context, kind, dir, assetID string, m d
 	last := func(sums []archive.Sum) ([]byte, error) {
 		mm := m
 		for i, f := range plan.Files {
-			mm.Files = append(mm.Files, domain.ManifestFile{Name: f.Name, Role: f.Role, Size: sums[i].Size, SHA256: sums[i].SHA256})
+			mm.Files = append(mm.Files, domain.ManifestFile{Name: f.Name, Role: f.Role, Size: sums[i].Size, MD5: sums[i].MD5, SHA256: sums[i].SHA256})
 		}
 		return manifestJSON(mm)
 	}
@@ -244,7 +244,7 @@ type sender struct {
 
 // sendFile streams one source file to name and returns its sha256 and size.
 // When md5h is not nil, it also sees every byte of the file.
-func (s *sender) sendFile(ctx context.Context, name string, f packaging.File, md5h hash.Hash) (string, int64, error) {
+func (s *sender) sendFile(ctx context.Context, name string, f packaging.File, md5h io.Writer) (string, int64, error) {
 	src, err := os.Open(f.Source)
 	if err != nil {
 		return "", 0, transport.Permanent(fmt.Errorf("source %s: %w", f.Name, err))
@@ -359,8 +359,14 @@ func Upload(ctx context.Context, log *slog.Logger, tr transport.Transport, name,
 		return "", err
 	}
 	s := &sender{log: log, tr: tr, lim: limiter(bytesPerSecond), sent: new(atomic.Int64), tag: "bench"}
-	sum, _, err := s.sendFile(ctx, name, packaging.File{Name: path.Base(name), Role: "bench", Size: fi.Size(), Source: source}, nil)
-	return sum, err
+	md5h := digest.NewAsync(md5.New()) // as a delivery computes it for the manifest
+	sum, _, err := s.sendFile(ctx, name, packaging.File{Name: path.Base(name), Role: "bench", Size: fi.Size(), Source: source}, md5h)
+	if err != nil {
+		md5h.Abort()
+		return "", err
+	}
+	md5h.Sum()
+	return sum, nil
 }
 
 // limiter caps a transfer at bytesPerSecond (nil: no cap), with a burst

@@ -2,6 +2,7 @@ package workflow_test
 
 import (
 	"context"
+	"crypto/md5"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -151,8 +152,8 @@ func checkPackage(t *testing.T, dir string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sum := sha256.Sum256(data)
-		if hex.EncodeToString(sum[:]) != f.SHA256 || int64(len(data)) != f.Size {
+		sum, m5 := sha256.Sum256(data), md5.Sum(data)
+		if hex.EncodeToString(sum[:]) != f.SHA256 || hex.EncodeToString(m5[:]) != f.MD5 || int64(len(data)) != f.Size {
 			t.Fatalf("%s does not match the manifest", f.Name)
 		}
 	}
