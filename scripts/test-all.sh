@@ -74,3 +74,9 @@ export SYNDICATE_FULL=1
 
 go vet ./...
 go test -count=1 -timeout 20m ./...
+# Fuzz targets for a bounded time each (bad input must be refused, never panic).
+fuzz() { go test -run '^$' -fuzz "^$2\$" -fuzztime "${FUZZTIME:-15s}" "$1"; }
+fuzz ./internal/format/template FuzzTemplate
+fuzz ./internal/format/csv FuzzCSV
+fuzz ./internal/imaging FuzzDerive
+fuzz ./internal/subtitle FuzzParseSRT
