@@ -7,38 +7,9 @@ import (
 	"strconv"
 
 	"github.com/syndicate-media/syndicate/internal/domain"
-	"github.com/syndicate-media/syndicate/internal/intake"
 	"github.com/syndicate-media/syndicate/internal/partner"
 	"github.com/syndicate-media/syndicate/internal/store"
 )
-
-func (s *Server) postNotification(w http.ResponseWriter, r *http.Request) {
-	var req intake.Request
-	if !decode(w, r, &req, false) {
-		return
-	}
-	resp, err := s.Intake.Notify(r.Context(), req)
-	var ie *intake.Error
-	if errors.As(err, &ie) {
-		status := map[string]int{intake.CodeInvalid: 400, intake.CodeKeyReused: 409}[ie.Code]
-		if status == 0 {
-			status = http.StatusUnprocessableEntity
-		}
-		writeError(w, status, ie.Code, ie.Message)
-		return
-	}
-	if err != nil {
-		s.internal(w, r, err)
-		return
-	}
-	status := http.StatusAccepted
-	if resp.Replayed {
-		status = http.StatusOK
-	} else {
-		s.Telemetry.Metrics().NotificationAccepted()
-	}
-	writeJSON(w, status, resp)
-}
 
 func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()

@@ -54,6 +54,12 @@ type Config struct {
 	// AllowedDestinations, when set, is the only hosts (names, *.domain,
 	// CIDRs) destinations may use.
 	AllowedDestinations []string
+	// Intake tunes notification intake: the backlog bound (MaxBacklog,
+	// default 100,000), group commit and deciders. Owner defaults to
+	// ExecutorID.
+	Intake intake.Config
+	// Catalog is where assets come from (default: the built-in catalog).
+	Catalog catalog.Catalog
 }
 
 // Server is a started Syndicate.
@@ -68,8 +74,10 @@ type Server struct {
 	// NewToken is set when this start generated the first API token; it is
 	// shown once and only its hash is kept.
 	NewToken string
-	http     *http.Server
-	done     chan error
+	// Intake accepts and decides notifications.
+	Intake *intake.Service
+	http   *http.Server
+	done   chan error
 
 	// Background loops (feedback sweeper, event dispatcher) run under
 	// bgCtx; Close cancels it and waits for them before closing the store.
@@ -136,7 +144,21 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Addr, err)
 	}
 	s.URL = "http://" + ln.Addr().String()
-	in := &intake.Service{Store: st, Catalog: catalog.Builtin{Store: st}, Engine: s.Engine, Telemetry: s.Telemetry}
+	if cfg.Catalog == nil {
+		cfg.Catalog = catalog.Builtin{Store: st}
+	}
+	if cfg.Intake.Owner == "" {
+		cfg.Intake.Owner = cfg.ExecutorID
+	}
+	in := &intake.Service{Store: st, Catalog: cfg.Catalog, Engine: s.Engine, Telemetry: s.Telemetry, Log: log, Config: cfg.Intake}
+	if err := in.Start(ctx); err != nil {
+		ln.Close()
+		_ = s.Engine.Shutdown(time.Second)
+		_ = s.Telemetry.Close()
+		st.Close()
+		return nil, fmt.Errorf("intake: %w", err)
+	}
+	s.Intake = in
 	fb := &feedback.Service{Store: st, Engine: s.Engine, Log: log, Policy: policy, Telemetry: s.Telemetry}
 	if cfg.SweepInterval <= 0 {
 		cfg.SweepInterval = 30 * time.Second
@@ -183,6 +205,7 @@ func (s *Server) Close(timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	err := s.http.Shutdown(ctx)
+	s.Intake.Stop() // after the API: what it accepted is committed first
 	s.bgCancel()
 	s.bg.Wait()
 	err = errors.Join(err, s.Engine.Shutdown(timeout))

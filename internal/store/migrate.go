@@ -190,6 +190,23 @@ var migrations = []string{
 	CREATE INDEX syn_spans_start ON syn_spans (start_ns);`,
 	// 9: a delivery's events are read by subject (delivery page, UI).
 	`CREATE INDEX syn_events_subject ON syn_events (subject, seq);`,
+	// 10: notifications are accepted first (group-committed) and decided
+	// later: the table is the decider's durable queue. Rows from before
+	// were decided when accepted; their id is their key.
+	`ALTER TABLE syn_notifications ADD COLUMN id TEXT;
+	ALTER TABLE syn_notifications ADD COLUMN status TEXT NOT NULL DEFAULT 'decided';
+	ALTER TABLE syn_notifications ADD COLUMN request TEXT NOT NULL DEFAULT '';
+	ALTER TABLE syn_notifications ADD COLUMN trace_parent TEXT NOT NULL DEFAULT '';
+	ALTER TABLE syn_notifications ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE syn_notifications ADD COLUMN next_attempt_at TEXT NOT NULL DEFAULT '';
+	ALTER TABLE syn_notifications ADD COLUMN lease_owner TEXT NOT NULL DEFAULT '';
+	ALTER TABLE syn_notifications ADD COLUMN lease_until TEXT NOT NULL DEFAULT '';
+	ALTER TABLE syn_notifications ADD COLUMN error_code TEXT NOT NULL DEFAULT '';
+	ALTER TABLE syn_notifications ADD COLUMN error TEXT NOT NULL DEFAULT '';
+	ALTER TABLE syn_notifications ADD COLUMN decided_at TEXT NOT NULL DEFAULT '';
+	UPDATE syn_notifications SET id = idempotency_key, decided_at = created_at;
+	CREATE UNIQUE INDEX syn_notifications_id ON syn_notifications (id);
+	CREATE INDEX syn_notifications_pending ON syn_notifications (next_attempt_at) WHERE status = 'accepted';`,
 }
 
 // dialectSQL fills the few places where SQLite and PostgreSQL differ.
