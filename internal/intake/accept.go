@@ -187,6 +187,7 @@ func (s *Service) commit(batch []*job) {
 		}
 	}
 	s.acceptedTotal.Add(int64(stored))
+	s.lastCommit.Store(time.Now().UnixNano())
 	if stored > 0 {
 		select {
 		case s.wake <- struct{}{}:

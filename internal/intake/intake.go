@@ -133,6 +133,7 @@ type Service struct {
 	acceptedTotal atomic.Int64
 	decidedTotal  atomic.Int64
 	rate          atomic.Uint64 // decisions per second (float64 bits)
+	lastCommit    atomic.Int64  // unix ns of the last group commit
 
 	sigMu sync.Mutex
 	sig   chan struct{}

@@ -105,13 +105,20 @@ func (s *Store) AcceptNotifications(ctx context.Context, ns []NewNotification) (
 		clear(out)
 		stored := int64(0)
 		args := make([]any, 0, 7*min(len(ns), insertChunk))
-		for start := 0; start < len(ns); start += insertChunk {
-			chunk := ns[start:min(start+insertChunk, len(ns))]
+		for start := 0; start < len(ns); {
+			// Chunks of a power of two rows: few statement shapes, each
+			// prepared once.
+			size := insertChunk
+			for size > len(ns)-start {
+				size /= 2
+			}
+			chunk := ns[start : start+size]
+			start += size
 			args = args[:0]
 			for _, n := range chunk {
 				args = append(args, n.Key, n.ID, n.RequestHash, string(n.Request), n.TraceParent, now, now)
 			}
-			res, err := tx.ExecContext(ctx, s.acceptSQL(len(chunk)), args...)
+			res, err := s.txExec(ctx, tx, s.acceptSQL(len(chunk)), args...)
 			if err != nil {
 				return fmt.Errorf("store: accept notifications: %w", err)
 			}
@@ -172,7 +179,7 @@ func (s *Store) acceptSQL(n int) string {
 		b.WriteString(row)
 	}
 	b.WriteString(` ON CONFLICT (idempotency_key) DO NOTHING`)
-	return s.q(b.String())
+	return b.String()
 }
 
 // CountPendingNotifications returns how many notifications are accepted
@@ -282,8 +289,8 @@ func (s *Store) LockNotifications(ctx context.Context, tx *sql.Tx, keys []string
 // decided (response holds the decisions) or failed (code and message say
 // why).
 func (s *Store) FinishNotification(ctx context.Context, tx *sql.Tx, key, status string, response []byte, code, message string) error {
-	_, err := tx.ExecContext(ctx, s.q(`UPDATE syn_notifications SET status = ?, response = ?, error_code = ?, error = ?, decided_at = ?, lease_until = ''
-		WHERE idempotency_key = ? AND status = 'accepted'`), status, string(response), code, message, formatTime(s.Now()), key)
+	_, err := s.txExec(ctx, tx, `UPDATE syn_notifications SET status = ?, response = ?, error_code = ?, error = ?, decided_at = ?, lease_until = ''
+		WHERE idempotency_key = ? AND status = 'accepted'`, status, string(response), code, message, formatTime(s.Now()), key)
 	if err != nil {
 		return fmt.Errorf("store: finish notification: %w", err)
 	}
