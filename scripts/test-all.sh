@@ -56,3 +56,6 @@ export SYNDICATE_FULL=1
 
 go vet ./...
 go test -count=1 -timeout 20m ./...
+# Notification and batch parsing: no panic, every refusal a typed error.
+go test -run '^$' -fuzz '^FuzzNotification$' -fuzztime=20s ./internal/intake/
+go test -run '^$' -fuzz '^FuzzBatch$' -fuzztime=20s ./internal/intake/

@@ -54,7 +54,9 @@ type Config struct {
 	// Committers write batches in parallel (SQLite 1: one writer at a
 	// time anyway; PostgreSQL 4).
 	Committers int
-	// Deciders run in this process (1 on SQLite, 2 on PostgreSQL);
+	// Deciders run in this process (1 on SQLite, 2 on PostgreSQL;
+	// negative: none, the process only accepts — and decides what a
+	// caller waits for);
 	// DecideBatch is how many notifications one of them claims and
 	// decides in one transaction (100).
 	Deciders, DecideBatch int
@@ -82,7 +84,7 @@ func (c *Config) defaults(d store.Dialect) {
 	if c.Committers <= 0 {
 		c.Committers = map[bool]int{true: 4, false: 1}[d == store.Postgres]
 	}
-	if c.Deciders <= 0 {
+	if c.Deciders == 0 {
 		c.Deciders = map[bool]int{true: 2, false: 1}[d == store.Postgres]
 	}
 	if c.DecideBatch <= 0 {

@@ -1,10 +1,12 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -227,6 +229,10 @@ func (s *Store) ClaimNotifications(ctx context.Context, owner string, leaseUntil
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: claim notifications: %w", err)
 	}
+	// RETURNING has no order: oldest first, as accepted.
+	slices.SortFunc(out, func(a, b Notification) int {
+		return cmp.Or(a.NextAttemptAt.Compare(b.NextAttemptAt), a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	})
 	return out, nil
 }
 
