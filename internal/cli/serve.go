@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/syndicate-media/syndicate/internal/intake"
 	"github.com/syndicate-media/syndicate/internal/server"
 )
 
@@ -24,6 +25,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	role := fs.String("role", envOr(env, "SYNDICATE_ROLE", "all"), "all, worker (runs deliveries) or api (accepts them; workers run them) (env SYNDICATE_ROLE)")
 	heartbeat := fs.Duration("heartbeat", 5*time.Second, "heartbeat interval")
 	deadAfter := fs.Duration("dead-after", 30*time.Second, "a worker silent this long is taken over by a live one")
+	maxBacklog := fs.Int("max-backlog", 100_000, "accepted notifications waiting for a decision before new ones get 429 (negative: no bound)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -31,7 +33,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	srv, err := server.Start(ctx, server.Config{DataDir: *dataDir, DatabaseURL: *database, Addr: *addr,
 		Token: *token, ExecutorID: *executor, Role: *role, HeartbeatInterval: *heartbeat, DeadAfter: *deadAfter,
 		Logger: log, AllowPrivateDestinations: *allowPrivate,
-		AllowedDestinations: splitList(*allowed)})
+		AllowedDestinations: splitList(*allowed), Intake: intake.Config{MaxBacklog: *maxBacklog}})
 	if err != nil {
 		return err
 	}
