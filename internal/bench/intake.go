@@ -69,9 +69,9 @@ type IntakeResult struct {
 // fresh database on PostgreSQL) with one partner and one asset, sends
 // notifications to its API over loopback from cfg.Clients keep-alive
 // connections, then checks that every acknowledged notification is in the
-// database. The same client then sends as many requests to a bare
-// net/http handler, the anchor. It prints one line and fails if any
-// acknowledged notification is missing.
+// database. Before that, the same client sends as many requests (or for as
+// long) to a bare net/http handler, the anchor. It prints one line and
+// fails if any acknowledged notification is missing.
 func Intake(ctx context.Context, cfg IntakeConfig) (IntakeResult, error) {
 	var res IntakeResult
 	if cfg.Count <= 0 && cfg.Duration <= 0 {
@@ -89,6 +89,22 @@ func Intake(ctx context.Context, cfg IntakeConfig) (IntakeResult, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	// The anchor first, before the server exists (its decider and engine
+	// would take CPU from it): the same client, the same requests (count,
+	// or duration), a handler that does nothing.
+	bare, err := bareServer()
+	if err != nil {
+		return res, err
+	}
+	anchor := load{url: bare.URL, token: "bare", prefix: "bare-", clients: cfg.Clients, batch: cfg.Batch, count: cfg.Count, duration: cfg.Duration}
+	bst, err := anchor.do(ctx)
+	bare.Close()
+	if err != nil {
+		return res, err
+	}
+	res.BareRate = float64(bst.requests) / bst.elapsed.Seconds()
+	res.BareP50, res.BareP99 = percentile(bst.latencies, 0.50), percentile(bst.latencies, 0.99)
+
 	dir, err := os.MkdirTemp(cfg.TempDir, "syndicate-bench-intake-")
 	if err != nil {
 		return res, err
@@ -146,21 +162,6 @@ func Intake(ctx context.Context, cfg IntakeConfig) (IntakeResult, error) {
 	res.Seconds = st.elapsed.Seconds()
 	res.Rate = float64(res.Acked) / res.Seconds
 	res.P50, res.P99 = percentile(st.latencies, 0.50), percentile(st.latencies, 0.99)
-
-	// The anchor: the same client, the same requests, a handler that does
-	// nothing.
-	bare, err := bareServer()
-	if err != nil {
-		return res, err
-	}
-	defer bare.Close()
-	anchor := load{url: bare.URL, token: token, prefix: "bare-", clients: cfg.Clients, batch: cfg.Batch, count: st.sent}
-	bst, err := anchor.do(ctx)
-	if err != nil {
-		return res, err
-	}
-	res.BareRate = float64(bst.requests) / bst.elapsed.Seconds()
-	res.BareP50, res.BareP99 = percentile(bst.latencies, 0.50), percentile(bst.latencies, 0.99)
 
 	what := "notifications/s"
 	if cfg.Batch > 0 {
