@@ -6,7 +6,7 @@ import (
 	"regexp"
 	"testing"
 
-	_ "github.com/syndicate-media/syndicate/internal/all" // the json format and file:// transport the bench partner uses
+	_ "github.com/syndicate-media/syndicate/internal/format/json" // the bench partner's format (file:// is linked by bench_test.go); not internal/all: TestTransferUnknownTransport needs s3 absent
 )
 
 // TestIntakeCountsEveryNotification runs a small bench against the real
