@@ -97,8 +97,38 @@ func (c *Client) DoHeaders(ctx context.Context, method, path string, headers map
 	return json.Unmarshal(data, out)
 }
 
-// Notify sends a notification.
+// Notify sends a notification and waits until it is decided, returning
+// the decisions (a failed notification is an *Error with the reason's
+// code). The server holds the request for up to 30 s; if it is still
+// undecided then, Notify polls until ctx ends.
 func (c *Client) Notify(ctx context.Context, req intake.Request) (intake.Response, error) {
+	var resp intake.Response
+	if err := c.Do(ctx, "POST", "/v1/notifications?wait=true", "", req, &resp); err != nil {
+		return resp, err
+	}
+	for resp.Status == "accepted" {
+		select {
+		case <-ctx.Done():
+			return resp, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+		replayed := resp.Replayed
+		n, err := c.Notification(ctx, resp.NotificationID)
+		if err != nil {
+			return resp, err
+		}
+		resp = n
+		resp.Replayed = replayed
+		if resp.Status == "failed" && resp.Error != nil {
+			return resp, &Error{Status: http.StatusUnprocessableEntity, Code: resp.Error.Code, Message: resp.Error.Message}
+		}
+	}
+	return resp, nil
+}
+
+// Accept sends a notification and returns as soon as it is accepted
+// (stored durably, not decided yet).
+func (c *Client) Accept(ctx context.Context, req intake.Request) (intake.Response, error) {
 	var resp intake.Response
 	err := c.Do(ctx, "POST", "/v1/notifications", "", req, &resp)
 	return resp, err
@@ -109,6 +139,25 @@ func (c *Client) Notify(ctx context.Context, req intake.Request) (intake.Respons
 func (c *Client) NotifyDryRun(ctx context.Context, req intake.Request) (intake.Response, error) {
 	var resp intake.Response
 	err := c.Do(ctx, "POST", "/v1/notifications?dry_run=true", "", req, &resp)
+	return resp, err
+}
+
+// NotifyBatch sends up to 1000 notifications in one request; wait asks
+// the server to answer once they are decided (at most 30 s).
+func (c *Client) NotifyBatch(ctx context.Context, reqs []intake.Request, wait bool) (api.BatchResponse, error) {
+	var resp api.BatchResponse
+	path := "/v1/notifications:batch"
+	if wait {
+		path += "?wait=true"
+	}
+	err := c.Do(ctx, "POST", path, "", map[string]any{"notifications": reqs}, &resp)
+	return resp, err
+}
+
+// Notification returns where a notification stands.
+func (c *Client) Notification(ctx context.Context, id string) (intake.Response, error) {
+	var resp intake.Response
+	err := c.Do(ctx, "GET", "/v1/notifications/"+url.PathEscape(id), "", nil, &resp)
 	return resp, err
 }
 

@@ -80,3 +80,6 @@ fuzz ./internal/format/template FuzzTemplate
 fuzz ./internal/format/csv FuzzCSV
 fuzz ./internal/imaging FuzzDerive
 fuzz ./internal/subtitle FuzzParseSRT
+# Notification and batch parsing: no panic, every refusal a typed error.
+go test -run '^$' -fuzz '^FuzzNotification$' -fuzztime=20s ./internal/intake/
+go test -run '^$' -fuzz '^FuzzBatch$' -fuzztime=20s ./internal/intake/

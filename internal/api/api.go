@@ -13,6 +13,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/syndicate-media/syndicate/internal/feedback"
 	"github.com/syndicate-media/syndicate/internal/intake"
@@ -44,7 +46,14 @@ type Server struct {
 	CatalogKind string
 
 	limiters partnerLimiters
+	// tokens remembers token hashes found in the store, for tokenTTL: a
+	// notification spike should not cost a token query per request.
+	tokens sync.Map // hash → time.Time (when found)
 }
+
+// tokenTTL is how long a token found in the store is trusted without
+// looking again.
+const tokenTTL = time.Minute
 
 // Handler returns the routed, authenticated handler.
 func (s *Server) Handler() http.Handler {
@@ -53,6 +62,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /readyz", s.readyz)
 	auth := func(h http.HandlerFunc) http.Handler { return s.authenticate(h) }
 	mux.Handle("POST /v1/notifications", auth(s.postNotification))
+	mux.Handle("POST /v1/notifications:batch", auth(s.postBatch))
+	mux.Handle("GET /v1/notifications/{id}", auth(s.getNotification))
 	mux.Handle("GET /v1/deliveries", auth(s.listDeliveries))
 	mux.Handle("GET /v1/deliveries/{id}", auth(s.getDelivery))
 	mux.Handle("POST /v1/deliveries/{id}", auth(s.deliveryAction)) // {id}:cancel, :retry, :priority
@@ -121,7 +132,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			writeError(w, http.StatusUnauthorized, "unauthorized", "missing bearer token (Authorization: Bearer TOKEN)")
 			return
 		}
-		found, err := s.Store.TokenExists(r.Context(), HashToken(token))
+		found, err := s.tokenExists(r.Context(), HashToken(token))
 		if err != nil {
 			s.internal(w, r, err)
 			return
@@ -134,6 +145,19 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// tokenExists looks a token hash up, remembering found ones for tokenTTL
+// (unknown ones are not remembered: anyone can send those).
+func (s *Server) tokenExists(ctx context.Context, hash string) (bool, error) {
+	if at, ok := s.tokens.Load(hash); ok && time.Since(at.(time.Time)) < tokenTTL {
+		return true, nil
+	}
+	found, err := s.Store.TokenExists(ctx, hash)
+	if found {
+		s.tokens.Store(hash, time.Now())
+	}
+	return found, err
 }
 
 // Error is the JSON body of every error response.

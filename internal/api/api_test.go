@@ -100,8 +100,8 @@ func TestBadInput(t *testing.T) {
 		{"wrong type", "POST", "/v1/notifications", token, "", `{"asset_id":7,"partners":"all"}`, 400, "malformed_json"},
 		{"partners word", "POST", "/v1/notifications", token, "", `{"asset_id":"ep-1","partners":"some"}`, 400, "malformed_json"},
 		{"too large", "POST", "/v1/notifications", token, "", big, 413, "body_too_large"},
-		{"unknown asset", "POST", "/v1/notifications", token, "", `{"asset_id":"ep-9","partners":"all"}`, 422, "unknown_asset"},
-		{"unknown partner", "POST", "/v1/notifications", token, "", `{"asset_id":"ep-1","partners":["acme","ghost"]}`, 422, "unknown_partner"},
+		{"unknown asset", "POST", "/v1/notifications?wait=true", token, "", `{"asset_id":"ep-9","partners":"all"}`, 422, "unknown_asset"},
+		{"unknown partner", "POST", "/v1/notifications?wait=true", token, "", `{"asset_id":"ep-1","partners":["acme","ghost"]}`, 422, "unknown_partner"},
 		{"no partners", "POST", "/v1/notifications", token, "", `{"asset_id":"ep-1","partners":[]}`, 400, "invalid_request"},
 		{"xml", "POST", "/v1/notifications", token, "application/xml", `<n/>`, 415, "unsupported_media_type"},
 		{"yaml notification", "POST", "/v1/notifications", token, "application/yaml", `asset_id: ep-1`, 415, "unsupported_media_type"},
@@ -151,8 +151,8 @@ func TestNotificationIdempotent(t *testing.T) {
 			f := start(t, cfg)
 			f.seed(t)
 			body := `{"asset_id":"ep-1","partners":["acme"],"idempotency_key":"n-1"}`
-			code, first := f.do(t, "POST", "/v1/notifications", token, "", body)
-			if code != 202 {
+			code, first := f.do(t, "POST", "/v1/notifications?wait=true", token, "", body)
+			if code != 200 || first["status"] != "decided" {
 				t.Fatalf("first: %d %v", code, first)
 			}
 			code, again := f.do(t, "POST", "/v1/notifications", token, "", body)

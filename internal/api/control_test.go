@@ -26,8 +26,8 @@ func TestDeliveryControl(t *testing.T) {
 	}
 	notify := func(id string) string {
 		f.do(t, "PUT", "/v1/assets/"+id, token, "", `{"id":"`+id+`","type":"clip","title":"T","media":[{"role":"main","uri":"`+media+`"}]}`)
-		code, resp := f.do(t, "POST", "/v1/notifications", token, "", `{"asset_id":"`+id+`","partners":["slow"]}`)
-		if code != 202 {
+		code, resp := f.do(t, "POST", "/v1/notifications?wait=true", token, "", `{"asset_id":"`+id+`","partners":["slow"]}`)
+		if code != 200 {
 			t.Fatal(code, resp)
 		}
 		return resp["decisions"].([]any)[0].(map[string]any)["delivery_id"].(string)

@@ -95,3 +95,9 @@ func yamlToJSON(b []byte) ([]byte, error) {
 	}
 	return out, nil
 }
+
+// isJSON reports whether a Content-Type header names JSON.
+func isJSON(contentType string) bool {
+	mt, _, _ := mime.ParseMediaType(contentType)
+	return mt == "application/json"
+}

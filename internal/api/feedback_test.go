@@ -26,8 +26,8 @@ func (f fixture) delivered(t *testing.T, acmeExtra string) map[string]string {
 	}
 	asset := `{"id":"ep-1","type":"episode","title":"Pilot","media":[{"role":"main","uri":"` + f.media + `"}]}`
 	f.do(t, "PUT", "/v1/assets/ep-1", token, "", asset)
-	code, resp := f.do(t, "POST", "/v1/notifications", token, "", `{"asset_id":"ep-1","partners":"all"}`)
-	if code != 202 {
+	code, resp := f.do(t, "POST", "/v1/notifications?wait=true", token, "", `{"asset_id":"ep-1","partners":"all"}`)
+	if code != 200 {
 		t.Fatalf("notify: %d %v", code, resp)
 	}
 	ids := map[string]string{}

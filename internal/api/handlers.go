@@ -6,55 +6,10 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/syndicate-media/syndicate/internal/catalog"
 	"github.com/syndicate-media/syndicate/internal/domain"
-	"github.com/syndicate-media/syndicate/internal/intake"
 	"github.com/syndicate-media/syndicate/internal/partner"
 	"github.com/syndicate-media/syndicate/internal/store"
 )
-
-func (s *Server) postNotification(w http.ResponseWriter, r *http.Request) {
-	var req intake.Request
-	if !decode(w, r, &req, false) {
-		return
-	}
-	dryRun, ok := boolParam(w, r, "dry_run")
-	if !ok {
-		return
-	}
-	notify := s.Intake.Notify
-	if dryRun {
-		notify = s.Intake.DryRun
-	}
-	resp, err := notify(r.Context(), req)
-	var ie *intake.Error
-	if errors.As(err, &ie) {
-		status := map[string]int{intake.CodeInvalid: 400, intake.CodeKeyReused: 409}[ie.Code]
-		if status == 0 {
-			status = http.StatusUnprocessableEntity
-		}
-		writeError(w, status, ie.Code, ie.Message)
-		return
-	}
-	if errors.Is(err, catalog.ErrSource) {
-		// The external catalog failed; its error names the asset and the
-		// field and holds no secret, so the caller can act on it.
-		s.Log.Warn("catalog lookup failed", "asset_id", req.AssetID, "error", err)
-		writeError(w, http.StatusBadGateway, "catalog", err.Error())
-		return
-	}
-	if err != nil {
-		s.internal(w, r, err)
-		return
-	}
-	status := http.StatusAccepted
-	if resp.Replayed || resp.DryRun {
-		status = http.StatusOK
-	} else if !resp.DryRun {
-		s.Telemetry.Metrics().NotificationAccepted()
-	}
-	writeJSON(w, status, resp)
-}
 
 func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()

@@ -103,8 +103,8 @@ func TestRolloutRollsBackByItself(t *testing.T) {
 	for i := range 16 {
 		id := fmt.Sprintf("ep-%d", i)
 		f.do(t, "PUT", "/v1/assets/"+id, token, "", `{"id":"`+id+`","type":"episode","title":"T","media":[{"role":"main","uri":"`+f.media+`"}]}`)
-		code, resp := f.do(t, "POST", "/v1/notifications", token, "", `{"asset_id":"`+id+`","partners":["acme"]}`)
-		if code != 202 {
+		code, resp := f.do(t, "POST", "/v1/notifications?wait=true", token, "", `{"asset_id":"`+id+`","partners":["acme"]}`)
+		if code != 200 {
 			t.Fatal(code, resp)
 		}
 		did := resp["decisions"].([]any)[0].(map[string]any)["delivery_id"].(string)

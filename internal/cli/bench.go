@@ -17,6 +17,7 @@ import (
 const benchUsage = `Usage:
   syndicate bench transfer --protocol sftp|s3|ftp|http|local [--size 1GiB] [--runs 3] [--rclone PATH]
                            [--target URL --secret REF --host-key SHA256:... | --known-hosts FILE]
+  syndicate bench intake [--count 100000] [--duration 0] [--clients 64] [--batch N] [--database postgres://...] [--cpuprofile FILE]
   syndicate bench upload-once --target URL [--secret REF ...] --name NAME FILE   (the Syndicate side, run by transfer)`
 
 // defaultRclone is where scripts/bench.sh installs rclone.
@@ -32,6 +33,8 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 		return benchTransfer(ctx, env, args[1:])
 	case "upload-once":
 		return benchUploadOnce(ctx, env, args[1:])
+	case "intake":
+		return benchIntake(ctx, env, args[1:])
 	}
 	fmt.Fprintf(env.Stderr, "syndicate bench: unknown subcommand %q\n%s\n", args[0], benchUsage)
 	return errUsage
@@ -108,4 +111,27 @@ func benchUploadOnce(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	return json.NewEncoder(env.Stdout).Encode(r)
+}
+
+func benchIntake(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "bench intake", "bench intake [flags]")
+	count := fs.Int("count", 100_000, "notifications to send (0: until --duration)")
+	duration := fs.Duration("duration", 0, "stop after this long (0: after --count)")
+	clients := fs.Int("clients", 64, "concurrent keep-alive clients")
+	batch := fs.Int("batch", 0, "send batches of N through POST /v1/notifications:batch (0: one notification a request)")
+	database := fs.String("database", "", "PostgreSQL server to run on (a fresh database is created and dropped); empty: SQLite in a temporary directory")
+	backlog := fs.Int("max-backlog", 10_000_000, "the server's backlog bound")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the intake run to this file (go tool pprof)")
+	tmp := fs.String("tmp", "", "directory for the SQLite database (default $TMPDIR or /tmp)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 || (*count <= 0 && *duration <= 0) || *clients <= 0 || *batch < 0 {
+		fs.Usage()
+		return errUsage
+	}
+	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	_, err := bench.Intake(ctx, bench.IntakeConfig{Count: *count, Duration: *duration, Clients: *clients, Batch: *batch,
+		DatabaseURL: *database, MaxBacklog: *backlog, CPUProfile: *cpuprofile, TempDir: *tmp, Out: env.Stdout, Log: log})
+	return err
 }

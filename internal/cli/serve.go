@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/syndicate-media/syndicate/internal/catalog"
+	"github.com/syndicate-media/syndicate/internal/intake"
 	"github.com/syndicate-media/syndicate/internal/server"
 )
 
@@ -35,6 +36,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		"take notifications from NATS JetStream: nats://host:4222?stream=S&subject=notify.in&durable=syndicate[&dead_letter_subject=…&batch=10&max_deliver=5&ack_wait=60s&credentials=env:NAME] (env SYNDICATE_NATS_CONSUMER)")
 	sqsConsumer := fs.String("sqs-consumer", env.Getenv("SYNDICATE_SQS_CONSUMER"),
 		"take notifications from AWS SQS: QUEUE_URL?dead_letter=DLQ_URL[&region=…&endpoint=http://host:port&credentials=env:NAME&batch=10&wait=20s&visibility=60s&max_receives=N] (env SYNDICATE_SQS_CONSUMER)")
+	maxBacklog := fs.Int("max-backlog", 100_000, "accepted notifications waiting for a decision before new ones get 429 (negative: no bound)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -47,7 +49,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		Token: *token, ExecutorID: *executor, Role: *role, HeartbeatInterval: *heartbeat, DeadAfter: *deadAfter,
 		Logger: log, AllowPrivateDestinations: *allowPrivate,
 		AllowedDestinations: splitList(*allowed), Catalog: cfg.Catalog, TranscoderURL: *transcoderURL, PublicURL: *publicURL,
-		NATSConsumer: *natsConsumer, SQSConsumer: *sqsConsumer})
+		NATSConsumer: *natsConsumer, SQSConsumer: *sqsConsumer, Intake: intake.Config{MaxBacklog: *maxBacklog}})
 	if err != nil {
 		return err
 	}

@@ -104,14 +104,16 @@ func TestHTTPCatalog(t *testing.T) {
 	}
 	_, err = c.Notify(ctx, intake.Request{AssetID: "ep-broken", Partners: intake.Partners{All: true}})
 	want := `catalog http: asset "ep-broken": field "title" (asset.title): missing`
-	if !errors.As(err, &apiErr) || apiErr.Status != 502 || apiErr.Code != "catalog" || apiErr.Message != want {
-		t.Fatalf("broken asset: %v, want 502 catalog %s", err, want)
+	// Decided asynchronously: the decider retries the catalog (bounded),
+	// then fails the notification with the catalog's words.
+	if !errors.As(err, &apiErr) || apiErr.Code != intake.CodeCatalog || !strings.Contains(apiErr.Message, want) {
+		t.Fatalf("broken asset: %v, want %s %s", err, intake.CodeCatalog, want)
 	}
 	_, err = c.PutAsset(ctx, domain.Asset{ID: "ep-9", Type: "clip", Title: "T", Media: []domain.MediaFile{{Role: "main", URI: media}}})
 	if !errors.As(err, &apiErr) || apiErr.Status != 409 || !strings.Contains(apiErr.Message, "assets come from the http catalog") {
 		t.Fatalf("PUT /v1/assets: %v", err)
 	}
-	if !strings.Contains(logs.String(), `"msg":"catalog lookup failed"`) {
+	if !strings.Contains(logs.String(), `"msg":"intake: notification failed"`) || !strings.Contains(logs.String(), `field \"title\"`) {
 		t.Fatalf("the failed lookup is not logged:\n%s", logs.String())
 	}
 	if strings.Contains(logs.String(), "cms-secret-value-77") {

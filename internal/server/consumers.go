@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,13 +19,10 @@ import (
 const maxQueueBody = 1 << 20
 
 // intakeSink is the one adapter from queue messages to intake: it decodes
-// a body as strictly as POST /v1/notifications does and calls Notify. A
+// a body as strictly as POST /v1/notifications does and accepts it. A
 // message without idempotency_key gets the queue's message id, so a
 // redelivery is answered from the first commit. Everything intake refuses
 // is poison (its code is the reason); any other error is transient.
-//
-// When intake becomes accept-then-decide, this is the only place to
-// change.
 type intakeSink struct {
 	in      *intake.Service
 	metrics *telemetry.Metrics
@@ -36,21 +32,28 @@ func (s intakeSink) Submit(ctx context.Context, body []byte) error {
 	if len(body) > maxQueueBody {
 		return consumer.Poisonf("body is over %d bytes", maxQueueBody)
 	}
-	var req intake.Request
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return consumer.Poisonf("malformed_json: %v", err)
-	}
-	if dec.More() {
-		return consumer.Poisonf("malformed_json: unexpected data after the JSON document")
-	}
-	if req.IdempotencyKey == "" {
-		req.IdempotencyKey = consumer.MessageID(ctx)
-	}
-	resp, err := s.in.Notify(ctx, req)
+	req, err := intake.ParseNotification(body)
 	var ie *intake.Error
 	if errors.As(err, &ie) {
+		return consumer.Poisonf("%s: %s", ie.Code, ie.Message)
+	}
+	if err != nil {
+		return consumer.Poisonf("malformed_json: %v", err)
+	}
+	var sent struct {
+		Key string `json:"idempotency_key"`
+	}
+	if json.Unmarshal(body, &sent) == nil && sent.Key == "" {
+		req.IdempotencyKey = consumer.MessageID(ctx) // not the one parsing made up
+	}
+	// Accepted is committed: the decider takes it from there, as for the
+	// API (an unknown asset then fails the notification, visible at
+	// GET /v1/notifications/{id}).
+	resp, err := s.in.AcceptValid(ctx, req, telemetry.TraceParent(ctx))
+	if errors.As(err, &ie) {
+		if ie.Code == intake.CodeBacklogFull {
+			return err // transient: redelivered later
+		}
 		return consumer.Poisonf("%s: %s", ie.Code, ie.Message)
 	}
 	if err != nil {

@@ -70,6 +70,13 @@ type Config struct {
 	// SQSConsumer, if set, takes notifications from an SQS queue
 	// (sqsq.ParseURL: the queue URL?dead_letter=…).
 	SQSConsumer string
+	// Intake tunes notification intake: the backlog bound (MaxBacklog,
+	// default 100,000), group commit and deciders. Owner defaults to
+	// ExecutorID.
+	Intake intake.Config
+	// Assets, when set, is used as the catalog instead of opening the one
+	// Catalog configures (tests use it to put a failing catalog in).
+	Assets catalog.Catalog
 }
 
 // Server is a started Syndicate.
@@ -84,8 +91,10 @@ type Server struct {
 	// NewToken is set when this start generated the first API token; it is
 	// shown once and only its hash is kept.
 	NewToken string
-	http     *http.Server
-	done     chan error
+	// Intake accepts and decides notifications.
+	Intake *intake.Service
+	http   *http.Server
+	done   chan error
 
 	// Background loops (feedback sweeper, event dispatcher) run under
 	// bgCtx; Close cancels it and waits for them before closing the store.
@@ -125,10 +134,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{Store: st, done: make(chan error, 1)}
-	assets, err := catalog.Open(cfg.Catalog, catalog.Deps{Store: st})
-	if err != nil {
-		st.Close()
-		return nil, err
+	assets := cfg.Assets
+	if assets == nil {
+		if assets, err = catalog.Open(cfg.Catalog, catalog.Deps{Store: st}); err != nil {
+			st.Close()
+			return nil, err
+		}
 	}
 	policy := &transport.Policy{AllowPrivate: cfg.AllowPrivateDestinations, Hosts: cfg.AllowedDestinations}
 	s.bgCtx, s.bgCancel = context.WithCancel(context.WithoutCancel(ctx))
@@ -160,11 +171,24 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.URL = "http://" + ln.Addr().String()
 	s.Engine.SetCallbackBase(s.URL)
-	in := &intake.Service{Store: st, Catalog: assets, Engine: s.Engine, Telemetry: s.Telemetry}
+	if cfg.Intake.Owner == "" {
+		cfg.Intake.Owner = cfg.ExecutorID
+	}
+	in := &intake.Service{Store: st, Catalog: assets, Engine: s.Engine, Telemetry: s.Telemetry, Log: log, Config: cfg.Intake}
+	decider.Bind(in)
+	if err := in.Start(ctx); err != nil {
+		ln.Close()
+		_ = s.Engine.Shutdown(time.Second)
+		_ = s.Telemetry.Close()
+		st.Close()
+		return nil, fmt.Errorf("intake: %w", err)
+	}
+	s.Intake = in
 	cm := consumer.NewMetrics()
 	_ = s.Telemetry.Metrics().Register(cm)
 	consumers, err := openConsumers(ctx, cfg, intakeSink{in: in, metrics: s.Telemetry.Metrics()}, log, cm)
 	if err != nil {
+		in.Stop()
 		ln.Close()
 		_ = s.Engine.Shutdown(time.Second)
 		_ = s.Telemetry.Close()
@@ -174,7 +198,6 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	for _, r := range consumers {
 		s.background(runConsumer(r, log))
 	}
-	decider.Bind(in)
 	fb := &feedback.Service{Store: st, Engine: s.Engine, Log: log, Policy: policy, Telemetry: s.Telemetry}
 	if cfg.SweepInterval <= 0 {
 		cfg.SweepInterval = 30 * time.Second
@@ -222,6 +245,7 @@ func (s *Server) Close(timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	err := s.http.Shutdown(ctx)
+	s.Intake.Stop() // after the API: what it accepted is committed first
 	s.bgCancel()
 	s.bg.Wait()
 	// On SQLite the engine's shutdown closes the database handle it shares

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/syndicate-media/syndicate/client"
 	"github.com/syndicate-media/syndicate/internal/domain"
@@ -66,6 +67,12 @@ func deliveryTrace(t *testing.T, cfg store.Config) {
 		map[string]any{"asset_id": "ep-1", "partners": "all"}, &resp)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Accepted (202); the decider decides it in the background.
+	for deadline := time.Now().Add(60 * time.Second); resp.Status != "decided"; time.Sleep(20 * time.Millisecond) {
+		if resp, err = c.Notification(ctx, resp.NotificationID); err != nil || time.Now().After(deadline) {
+			t.Fatalf("notification: %+v %v", resp, err)
+		}
 	}
 	ids := map[string]string{}
 	for _, d := range resp.Decisions {

@@ -83,7 +83,7 @@ func TestTranscoderCallbackTrace(t *testing.T) {
 	}
 	const callerTrace = "0af7651916cd43dd8448eb211c80319c"
 	var resp intake.Response
-	if err := c.DoHeaders(ctx, "POST", "/v1/notifications", map[string]string{"traceparent": "00-" + callerTrace + "-b7ad6b7169203331-01"},
+	if err := c.DoHeaders(ctx, "POST", "/v1/notifications?wait=true", map[string]string{"traceparent": "00-" + callerTrace + "-b7ad6b7169203331-01"},
 		map[string]any{"asset_id": "ep-1", "partners": []string{"ott"}}, &resp); err != nil {
 		t.Fatal(err)
 	}

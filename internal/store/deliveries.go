@@ -88,9 +88,9 @@ func (s *Store) ListDeliveries(ctx context.Context, f DeliveryFilter) ([]domain.
 // that did not fail, get cancelled or get rejected, read inside tx;
 // ErrNotFound if none.
 func (s *Store) LatestDelivery(ctx context.Context, tx *sql.Tx, assetID, partnerID string) (domain.Delivery, error) {
-	row := tx.QueryRowContext(ctx, s.q(`SELECT `+deliveryColumns+` FROM syn_deliveries
+	row := s.txQueryRow(ctx, tx, `SELECT `+deliveryColumns+` FROM syn_deliveries
 		WHERE asset_id = ? AND partner_id = ? AND status NOT IN ('failed', 'cancelled') AND ack <> 'rejected'
-		ORDER BY created_at DESC, id DESC LIMIT 1`), assetID, partnerID)
+		ORDER BY created_at DESC, id DESC LIMIT 1`, assetID, partnerID)
 	d, err := scanDelivery(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return d, ErrNotFound

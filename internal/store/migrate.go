@@ -201,7 +201,24 @@ var migrations = []string{
 		last_seen TEXT NOT NULL
 	);
 	CREATE INDEX syn_callbacks_delivery ON syn_callbacks (delivery_id);`,
-	// 11: why a delivery exists: its scope and the changed fields, as JSON
+	// 11: notifications are accepted first (group-committed) and decided
+	// later: the table is the decider's durable queue. Rows from before
+	// were decided when accepted; their id is their key.
+	`ALTER TABLE syn_notifications ADD COLUMN id TEXT;
+	ALTER TABLE syn_notifications ADD COLUMN status TEXT NOT NULL DEFAULT 'decided';
+	ALTER TABLE syn_notifications ADD COLUMN request TEXT NOT NULL DEFAULT '';
+	ALTER TABLE syn_notifications ADD COLUMN trace_parent TEXT NOT NULL DEFAULT '';
+	ALTER TABLE syn_notifications ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE syn_notifications ADD COLUMN next_attempt_at TEXT NOT NULL DEFAULT '';
+	ALTER TABLE syn_notifications ADD COLUMN lease_owner TEXT NOT NULL DEFAULT '';
+	ALTER TABLE syn_notifications ADD COLUMN lease_until TEXT NOT NULL DEFAULT '';
+	ALTER TABLE syn_notifications ADD COLUMN error_code TEXT NOT NULL DEFAULT '';
+	ALTER TABLE syn_notifications ADD COLUMN error TEXT NOT NULL DEFAULT '';
+	ALTER TABLE syn_notifications ADD COLUMN decided_at TEXT NOT NULL DEFAULT '';
+	UPDATE syn_notifications SET id = idempotency_key, decided_at = created_at;
+	CREATE UNIQUE INDEX syn_notifications_id ON syn_notifications (id);
+	CREATE INDEX syn_notifications_pending ON syn_notifications (next_attempt_at) WHERE status = 'accepted';`,
+	// 12: why a delivery exists: its scope and the changed fields, as JSON
 	// {"scope": "full|metadata", "changes": [...]} ('' before this migration).
 	`ALTER TABLE syn_deliveries ADD COLUMN change_set TEXT NOT NULL DEFAULT '';`,
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -57,6 +58,15 @@ type Store struct {
 	Pool    *pgxpool.Pool
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
+
+	// writeMu queues SQLite write transactions in the process: SQLite
+	// takes one writer at a time, and a writer that finds the lock taken
+	// sleeps in its busy handler (milliseconds), where a mutex hands over
+	// at once.
+	writeMu sync.Mutex
+	// stmts holds prepared statements of hot queries (SQLite; pgx caches
+	// its own).
+	stmts sync.Map // query → *sql.Stmt
 }
 
 // Open connects, migrates and returns the store.
@@ -95,6 +105,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			return nil, fmt.Errorf("store: sqlite: %w", err)
 		}
 		db.SetMaxOpenConns(8)
+		// Keep them all: a new connection parses the schema again and
+		// loses its prepared statements (database/sql keeps 2 by default).
+		db.SetMaxIdleConns(8)
 		s.DB, s.Dialect = db, SQLite
 	default:
 		return nil, fmt.Errorf("store: database url must start with postgres://; leave it empty for SQLite")
@@ -141,8 +154,13 @@ func (s *Store) q(query string) string {
 	return b.String()
 }
 
-// InTx runs fn in a transaction, committing if it returns nil.
+// InTx runs fn in a transaction, committing if it returns nil. On SQLite
+// the process's write transactions run one at a time.
 func (s *Store) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if s.Dialect == SQLite {
+		s.writeMu.Lock()
+		defer s.writeMu.Unlock()
+	}
 	tx, err := s.DB.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
@@ -179,4 +197,43 @@ func nullTime(t *time.Time) sql.NullString {
 		return sql.NullString{}
 	}
 	return sql.NullString{String: formatTime(*t), Valid: true}
+}
+
+// txExec runs query (? placeholders) in tx: on SQLite as a cached
+// prepared statement (parsing a statement costs more than running it), on
+// PostgreSQL as is (pgx caches prepared statements itself).
+func (s *Store) txExec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	if st := s.prepared(ctx, query); st != nil {
+		return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	}
+	return tx.ExecContext(ctx, s.q(query), args...)
+}
+
+// txQueryRow is txExec for a query returning one row.
+func (s *Store) txQueryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
+	if st := s.prepared(ctx, query); st != nil {
+		return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	}
+	return tx.QueryRowContext(ctx, s.q(query), args...)
+}
+
+// prepared returns the cached prepared statement for query on SQLite, nil
+// on PostgreSQL or if preparing fails (the caller then runs it unprepared,
+// and gets the error from there).
+func (s *Store) prepared(ctx context.Context, query string) *sql.Stmt {
+	if s.Dialect != SQLite {
+		return nil
+	}
+	if st, ok := s.stmts.Load(query); ok {
+		return st.(*sql.Stmt)
+	}
+	st, err := s.DB.PrepareContext(ctx, query)
+	if err != nil {
+		return nil
+	}
+	if old, loaded := s.stmts.LoadOrStore(query, st); loaded {
+		st.Close()
+		return old.(*sql.Stmt)
+	}
+	return st
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -120,28 +121,34 @@ func TestDeliveryLifecycle(t *testing.T) {
 func TestNotificationKeyUnique(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
-		n := store.Notification{Key: "k1", RequestHash: "h", Response: []byte(`{}`)}
 		var wg sync.WaitGroup
+		res := make([][]*store.Notification, 4)
 		errs := make([]error, 4)
 		for i := range errs {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				errs[i] = s.InTx(ctx, func(tx *sql.Tx) error { return s.InsertNotification(ctx, tx, n) })
+				n := store.NewNotification{Key: "k1", ID: fmt.Sprint("id-", i), RequestHash: "h", Request: []byte(`{}`)}
+				res[i], errs[i] = s.AcceptNotifications(ctx, []store.NewNotification{n})
 			}()
 		}
 		wg.Wait()
-		ok := 0
-		for _, err := range errs {
-			if err == nil {
-				ok++
+		stored := 0
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("accept %d: %v", i, err)
+			}
+			if res[i][0] == nil {
+				stored++
+			} else if res[i][0].Key != "k1" || res[i][0].RequestHash != "h" {
+				t.Fatalf("accept %d found %+v", i, res[i][0])
 			}
 		}
-		if ok != 1 {
-			t.Fatalf("%d of 4 concurrent inserts of one key succeeded: %v", ok, errs)
+		if stored != 1 {
+			t.Fatalf("%d of 4 concurrent accepts of one key stored it", stored)
 		}
 		got, err := s.GetNotification(ctx, "k1")
-		if err != nil || got.RequestHash != "h" {
+		if err != nil || got.RequestHash != "h" || got.Status != store.NotificationAccepted {
 			t.Fatalf("get = %+v %v", got, err)
 		}
 	})

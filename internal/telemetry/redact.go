@@ -46,8 +46,57 @@ func Payload(b []byte) string {
 // Redact replaces the values of secret-looking fields, URL passwords and
 // Syndicate tokens in s.
 func Redact(s string) string {
+	if !mayHoldSecret(s) {
+		return s // nothing the patterns could match: skip them
+	}
+	return redactAll(s)
+}
+
+func redactAll(s string) string {
 	s = jsonSecret.ReplaceAllString(s, `${1}"`+Redacted+`"`)
 	s = yamlSecret.ReplaceAllString(s, "${1}"+Redacted)
 	s = urlPassword.ReplaceAllString(s, "${1}"+Redacted+"${2}")
 	return tokenValue.ReplaceAllString(s, Redacted)
+}
+
+// secretWords are the words secretKey matches case-insensitively.
+var secretWords = []string{"password", "passwd", "secret", "token", "apikey", "api_key", "privatekey", "private_key",
+	"credential", "authorization", "signature", "cookie", "session"}
+
+// mayHoldSecret is false only when none of Redact's patterns can match s:
+// it is ASCII (Go's case folding maps some other letters onto ASCII
+// ones), has no secret word, no "://", no "syn" (tokens), and no field
+// named exactly "key". Request bodies that pass it skip the regular
+// expressions, which cost more than the rest of a request.
+func mayHoldSecret(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return true
+		}
+	}
+	if strings.Contains(s, "://") || strings.Contains(s, "syn") {
+		return true
+	}
+	lower := strings.ToLower(s)
+	for _, w := range secretWords {
+		if strings.Contains(lower, w) {
+			return true
+		}
+	}
+	// "key" as a whole field name: not preceded by a name character.
+	for i := 0; ; {
+		j := strings.Index(s[i:], "key")
+		if j < 0 {
+			return false
+		}
+		i += j
+		if i == 0 || !isNameByte(s[i-1]) {
+			return true
+		}
+		i += 3
+	}
+}
+
+func isNameByte(c byte) bool {
+	return c == '_' || c == '.' || c == '-' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
 }

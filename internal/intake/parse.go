@@ -1,0 +1,90 @@
+package intake
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// MaxBatch is the most notifications one batch request may carry.
+const MaxBatch = 1000
+
+// ParseNotification decodes one notification strictly (unknown fields,
+// trailing data and wrong types are refused) and validates it. Every
+// refusal is an *Error: malformed_json or invalid_request.
+func ParseNotification(body []byte) (Request, error) {
+	var req Request
+	if err := strict(body, &req); err != nil {
+		return Request{}, err
+	}
+	if err := validate(&req); err != nil {
+		return Request{}, err
+	}
+	return req, nil
+}
+
+// BatchItem is one entry of a batch: a valid Request, or Err (an *Error)
+// saying what is wrong with it.
+type BatchItem struct {
+	Request Request
+	Err     error
+}
+
+// ParseBatch decodes {"notifications": [...]} with 1 to MaxBatch entries;
+// each entry is parsed on its own, so one bad entry does not refuse the
+// others. An error (an *Error) refuses the whole batch.
+func ParseBatch(body []byte) ([]BatchItem, error) {
+	var env struct {
+		Notifications []json.RawMessage `json:"notifications"`
+	}
+	if err := strict(body, &env); err != nil {
+		return nil, err
+	}
+	switch {
+	case len(env.Notifications) == 0:
+		return nil, refuse(CodeInvalid, "notifications: required, a list of 1 to %d notifications", MaxBatch)
+	case len(env.Notifications) > MaxBatch:
+		return nil, refuse(CodeInvalid, "notifications: %d, at most %d in one batch", len(env.Notifications), MaxBatch)
+	}
+	out := make([]BatchItem, len(env.Notifications))
+	for i, raw := range env.Notifications {
+		out[i].Request, out[i].Err = ParseNotification(raw)
+	}
+	return out, nil
+}
+
+// strict decodes one JSON document into v, refusing unknown fields and
+// trailing data.
+func strict(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return &Error{Code: CodeMalformed, Message: jsonError(err)}
+	}
+	if dec.More() {
+		return &Error{Code: CodeMalformed, Message: "unexpected data after the JSON document"}
+	}
+	// More is false at the end and at a closing bracket; only the end is
+	// good.
+	if _, err := dec.Token(); err != io.EOF {
+		return &Error{Code: CodeMalformed, Message: "unexpected data after the JSON document"}
+	}
+	return nil
+}
+
+// jsonError words a decode error for a human: where, and what was expected.
+func jsonError(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Sprintf("invalid JSON at byte %d: %v", syn.Offset, err)
+	case errors.As(err, &typ):
+		return fmt.Sprintf("field %q: expected %s, got %s", typ.Field, typ.Type, typ.Value)
+	case errors.Is(err, io.EOF):
+		return "empty body: expected a JSON document"
+	}
+	return err.Error()
+}
