@@ -62,8 +62,8 @@ func TestIntakeSinkRedelivery(t *testing.T) {
 		t.Errorf("notification under the message id: %+v %v", n, err)
 	}
 	for b, want := range map[string]string{
-		`{"asset_id":"ep-1"}`:                       "invalid_request",
-		`{"asset_id":"ep-1","partners":"all"} {}`:   "unexpected data",
+		`{"asset_id":"ep-1"}`:                     "invalid_request",
+		`{"asset_id":"ep-1","partners":"all"} {}`: "unexpected data",
 		`{"asset_id":"ep-1","partners":"all","idempotency_key":"` + strings.Repeat("k", 300) + `"}`: "at most 200",
 		`{"asset_id":"` + strings.Repeat("x", 1<<20) + `"}`:                                         "over 1048576 bytes",
 	} {

@@ -88,7 +88,7 @@ func TestNATSConsumerIntoIntake(t *testing.T) {
 	publish(`{"asset_id":"ep-1","partners":["archive"]}`)
 	publish(`{"asset_id":"ep-2","partners":"all","idempotency_key":"k-2"}`)
 	publish(`{"asset_id":"ep-2","partners":"all","idempotency_key":"k-2"}`) // a resend: the same answer, no new work
-	publish(`{"asset_id":"nope","partners":"all"}`) // accepted: it fails at its decision, visible on the notification
+	publish(`{"asset_id":"nope","partners":"all"}`)                         // accepted: it fails at its decision, visible on the notification
 	publish(`{"asset_id":"ep-1","partners":"all","colour":"blue"}`)
 	publish(`not json`)
 
