@@ -28,6 +28,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		"external transcoding service's job endpoint, for profiles with package.video.transcoder: external (env SYNDICATE_TRANSCODER_URL)")
 	publicURL := fs.String("public-url", env.Getenv("SYNDICATE_PUBLIC_URL"),
 		"this API's public base URL, for transcoder callbacks (env SYNDICATE_PUBLIC_URL; default the listen address)")
+	blobURL := fs.String("blob", env.Getenv("SYNDICATE_BLOB_URL"),
+		"blob store all workers share for deliveries' working files: file:///dir or s3://bucket?region=…&endpoint=… (env SYNDICATE_BLOB_URL; default none: a taken-over delivery renders its metadata again and cannot reuse a transcode)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -35,7 +37,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	srv, err := server.Start(ctx, server.Config{DataDir: *dataDir, DatabaseURL: *database, Addr: *addr,
 		Token: *token, ExecutorID: *executor, Role: *role, HeartbeatInterval: *heartbeat, DeadAfter: *deadAfter,
 		Logger: log, AllowPrivateDestinations: *allowPrivate,
-		AllowedDestinations: splitList(*allowed), TranscoderURL: *transcoderURL, PublicURL: *publicURL})
+		AllowedDestinations: splitList(*allowed), TranscoderURL: *transcoderURL, PublicURL: *publicURL, BlobURL: *blobURL})
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/syndicate-media/syndicate/internal/telemetry"
 	"github.com/syndicate-media/syndicate/internal/transport"
 	"github.com/syndicate-media/syndicate/internal/ui"
+	"github.com/syndicate-media/syndicate/internal/workfiles"
 	"github.com/syndicate-media/syndicate/internal/workflow"
 )
 
@@ -59,6 +60,10 @@ type Config struct {
 	// PublicURL is the API's base URL as the transcoder reaches it
 	// (default: the listen address).
 	PublicURL string
+	// BlobURL is a blob store shared by every worker for deliveries'
+	// working files (file:///dir or s3://bucket?…; empty: none), so one
+	// that takes a delivery over fetches them instead of making them again.
+	BlobURL string
 }
 
 // Server is a started Syndicate.
@@ -75,6 +80,7 @@ type Server struct {
 	NewToken string
 	http     *http.Server
 	done     chan error
+	blob     *workfiles.Store
 
 	// Background loops (feedback sweeper, event dispatcher) run under
 	// bgCtx; Close cancels it and waits for them before closing the store.
@@ -124,12 +130,24 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
+	if s.blob, err = workfiles.Open(ctx, cfg.BlobURL); err != nil {
+		_ = s.Telemetry.Close()
+		st.Close()
+		return nil, err
+	}
+	member := &cluster.Member{Store: st, ExecutorID: cfg.ExecutorID, Role: cfg.Role, Log: log,
+		Interval: cfg.HeartbeatInterval, DeadAfter: cfg.DeadAfter}
+	var lease workflow.Lease
+	if st.Dialect == store.Postgres && cfg.Role != "api" {
+		lease = member // workers share the database: fence off work another may take over
+	}
 	s.Engine, err = workflow.New(ctx, st, workflow.Config{
 		WorkDir: filepath.Join(cfg.DataDir, "work"), ExecutorID: cfg.ExecutorID, Logger: log, Policy: policy,
 		APIOnly: cfg.Role == "api", Telemetry: s.Telemetry,
-		Transcoder: workflow.TranscoderConfig{URL: cfg.TranscoderURL, CallbackBase: cfg.PublicURL},
+		Transcoder: workflow.TranscoderConfig{URL: cfg.TranscoderURL, CallbackBase: cfg.PublicURL}, Blob: s.blob, Lease: lease,
 	})
 	if err != nil {
+		s.closeBlob()
 		_ = s.Telemetry.Close()
 		st.Close()
 		return nil, err
@@ -137,6 +155,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		_ = s.Engine.Shutdown(time.Second)
+		s.closeBlob()
 		_ = s.Telemetry.Close()
 		st.Close()
 		return nil, fmt.Errorf("listen %s: %w", cfg.Addr, err)
@@ -149,8 +168,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		cfg.SweepInterval = 30 * time.Second
 	}
 	s.background(func(ctx context.Context) { fb.RunSweeper(ctx, cfg.SweepInterval) })
-	member := &cluster.Member{Store: st, Engine: s.Engine, ExecutorID: cfg.ExecutorID, Role: cfg.Role, Log: log,
-		Interval: cfg.HeartbeatInterval, DeadAfter: cfg.DeadAfter}
+	member.Engine = s.Engine
 	s.background(member.Run)
 	s.background((&event.Dispatcher{Store: st, Log: log}).Run)
 	h := (&api.Server{Store: st, Intake: in, Feedback: fb, Control: s.Engine, Log: log, Telemetry: s.Telemetry,
@@ -194,8 +212,15 @@ func (s *Server) Close(timeout time.Duration) error {
 	s.bgCancel()
 	s.bg.Wait()
 	err = errors.Join(err, s.Engine.Shutdown(timeout))
+	s.closeBlob()
 	err = errors.Join(err, s.Telemetry.Close()) // the last spans, before the store closes
 	return errors.Join(err, s.Store.Close())
+}
+
+func (s *Server) closeBlob() {
+	if s.blob != nil {
+		_ = s.blob.Close()
+	}
 }
 
 // DefaultExecutorID is the host name: stable across restarts of the same
