@@ -201,6 +201,16 @@ var migrations = []string{
 		last_seen TEXT NOT NULL
 	);
 	CREATE INDEX syn_callbacks_delivery ON syn_callbacks (delivery_id);`,
+	// 11: files a delivery's run committed at the partner (renamed into
+	// place), so a later attempt — e.g. by the worker that took the run
+	// over — does not send them again.
+	`CREATE TABLE syn_delivery_commits (
+		delivery_id TEXT NOT NULL,
+		run INTEGER NOT NULL,
+		name TEXT NOT NULL,
+		committed_at TEXT NOT NULL,
+		PRIMARY KEY (delivery_id, run, name)
+	);`,
 }
 
 // dialectSQL fills the few places where SQLite and PostgreSQL differ.

@@ -162,8 +162,18 @@ func (s *steps) fencedTransfer(ctx context.Context, j job, prep packaging.Prepar
 	if err := s.awaitOwnership(ctx, wfID, gen); err != nil {
 		return Result{}, err
 	}
+	id, run := j.Delivery.ID, j.Delivery.Run
+	done, err := s.store.Commits(ctx, id, run)
+	if err != nil {
+		return Result{}, err
+	}
 	lctx, stop := s.withLease(ctx)
 	defer stop()
+	lctx = withGuard(lctx, &commitGuard{
+		before: func(c context.Context) error { return s.owns(c, wfID, gen) },
+		record: func(c context.Context, name string) error { return s.store.RecordCommit(c, id, run, name) },
+		done:   done, suffix: "." + shortID(id) + ".partial", log: s.log.With("delivery_id", id),
+	})
 	res, err := s.transfer(lctx, j, prep, plan)
 	if err != nil && errors.Is(context.Cause(lctx), errLeaseLost) && ctx.Err() == nil {
 		return res, fmt.Errorf("%w (%w)", errLeaseLost, err)

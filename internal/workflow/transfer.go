@@ -78,6 +78,9 @@ func (s *steps) transfer(ctx context.Context, j job, prep packaging.Prepared, pl
 	res, err := send(ctx, log, s.policy, j, plan, &sent)
 	stop()
 	annotateTransfer(ctx, j, d.Attempts, len(plan.Files)+1, res, sent.Load(), time.Since(began))
+	if err != nil && errors.Is(err, errFenced) {
+		return res, err // the row is another process's now: write nothing
+	}
 	if err != nil {
 		log.Warn("transfer attempt failed", "error", err, "permanent", transport.IsPermanent(err))
 		_, _ = s.store.UpdateDelivery(context.WithoutCancel(ctx), id, func(d *domain.Delivery) error {
@@ -140,6 +143,7 @@ func send(ctx context.Context, log *slog.Logger, policy *transport.Policy, j job
 		return Result{}, err
 	}
 	defer tr.Close()
+	tr = guardTransport(ctx, tr) // each file committed once across attempts and processes (commitguard.go)
 	lim := limiter(dest.MaxBytesPerSecond)
 	dir := j.Partner.PackageDir(j.Asset.ID, j.Delivery.ID)
 	snd := &sender{log: log, tr: tr, lim: lim, sent: sent, tag: shortID(j.Delivery.ID)}
