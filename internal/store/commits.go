@@ -33,3 +33,11 @@ func (s *Store) Commits(ctx context.Context, deliveryID string, run int) (map[st
 	}
 	return out, rows.Err()
 }
+
+// DeleteCommits forgets a finished delivery's commit records.
+func (s *Store) DeleteCommits(ctx context.Context, deliveryID string) error {
+	if _, err := s.DB.ExecContext(ctx, s.q(`DELETE FROM syn_delivery_commits WHERE delivery_id = ?`), deliveryID); err != nil {
+		return fmt.Errorf("store: delete commits: %w", err)
+	}
+	return nil
+}

@@ -162,5 +162,15 @@ func (r guardedResumer) Committed(ctx context.Context, name string) (int64, erro
 }
 
 func (r guardedResumer) PutFrom(ctx context.Context, name string, offset int64, rd io.Reader, size int64) error {
-	return r.rs.PutFrom(ctx, name, offset, rd, size)
+	if r.b.renames {
+		return r.rs.PutFrom(ctx, name, offset, rd, size)
+	}
+	if err := r.b.g.before(ctx); err != nil { // the upload's end is the commit
+		return err
+	}
+	if err := r.rs.PutFrom(ctx, name, offset, rd, size); err != nil {
+		return err
+	}
+	r.b.committed(ctx, name)
+	return nil
 }

@@ -121,9 +121,13 @@ func (s *steps) pack(ctx context.Context, j job, prep packaging.Prepared) (packa
 }
 
 // cleanWork deletes a delivered delivery's working files, here and in the
-// blob store. A failure is logged, not returned: the delivery is done.
+// blob store, and its commit records. A failure is logged, not returned:
+// the delivery is done.
 func (s *steps) cleanWork(ctx context.Context, deliveryID string) (int, error) {
 	n := 0
+	if err := s.store.DeleteCommits(ctx, deliveryID); err != nil {
+		s.log.Warn("removing commit records", "delivery_id", deliveryID, "error", err)
+	}
 	if err := os.RemoveAll(filepath.Join(s.workDir, deliveryID)); err != nil {
 		s.log.Warn("removing work files", "delivery_id", deliveryID, "error", err)
 	}
