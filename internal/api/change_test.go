@@ -75,8 +75,8 @@ func TestFieldLevelChanges(t *testing.T) {
 	if code, body := f.do(t, "PUT", "/v1/assets/ep-1", token, "", asset("First.", "")); code != 200 {
 		t.Fatalf("asset: %d %v", code, body)
 	}
-	code, body := f.do(t, "POST", "/v1/notifications", token, "", `{"asset_id":"ep-1","partners":"all"}`)
-	if code != 202 {
+	code, body := f.do(t, "POST", "/v1/notifications?wait=true", token, "", `{"asset_id":"ep-1","partners":"all"}`)
+	if code != 200 {
 		t.Fatalf("notify: %d %v", code, body)
 	}
 	for _, d := range decisions(t, body) {
@@ -98,9 +98,9 @@ func TestFieldLevelChanges(t *testing.T) {
 		t.Fatalf("dry run recorded %d deliveries", n-before)
 	}
 	// The dry run's key was not stored: the real notification may use it.
-	code, body = f.do(t, "POST", "/v1/notifications", token, "", `{"asset_id":"ep-1","partners":"all","idempotency_key":"k-dry"}`)
+	code, body = f.do(t, "POST", "/v1/notifications?wait=true", token, "", `{"asset_id":"ep-1","partners":"all","idempotency_key":"k-dry"}`)
 	ds = decisions(t, body)
-	if code != 202 || ds["acme"]["action"] != "update" || fmt.Sprint(ds["acme"]["changes"]) != "[metadata.synopsis]" ||
+	if code != 200 || ds["acme"]["action"] != "update" || fmt.Sprint(ds["acme"]["changes"]) != "[metadata.synopsis]" ||
 		ds["tube"]["action"] != "noop" || !strings.Contains(ds["tube"]["reason"].(string), "metadata.synopsis") {
 		t.Fatalf("update: %d %v", code, body)
 	}
@@ -113,17 +113,17 @@ func TestFieldLevelChanges(t *testing.T) {
 	// A window that opens in an hour: scheduled, nothing delivered.
 	start := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
 	f.do(t, "PUT", "/v1/assets/ep-2", token, "", strings.Replace(asset("x", `,"rights":{"start":"`+start+`"}`), "ep-1", "ep-2", 1))
-	code, body = f.do(t, "POST", "/v1/notifications", token, "", `{"asset_id":"ep-2","partners":["acme"]}`)
-	if a := decisions(t, body)["acme"]; code != 202 || a["action"] != "scheduled" || a["at"] != start || a["delivery_id"] != "" {
+	code, body = f.do(t, "POST", "/v1/notifications?wait=true", token, "", `{"asset_id":"ep-2","partners":["acme"]}`)
+	if a := decisions(t, body)["acme"]; code != 200 || a["action"] != "scheduled" || a["at"] != start || a["delivery_id"] != "" {
 		t.Fatalf("future window: %d %v", code, body)
 	}
 
 	// The window ended: a takedown for each partner that has the asset.
 	ended := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
 	f.do(t, "PUT", "/v1/assets/ep-1", token, "", asset("Second.", `,"rights":{"end":"`+ended+`"}`))
-	code, body = f.do(t, "POST", "/v1/notifications", token, "", `{"asset_id":"ep-1","partners":"all"}`)
+	code, body = f.do(t, "POST", "/v1/notifications?wait=true", token, "", `{"asset_id":"ep-1","partners":"all"}`)
 	for id, d := range decisions(t, body) {
-		if code != 202 || d["action"] != "takedown" {
+		if code != 200 || d["action"] != "takedown" {
 			t.Fatalf("%s: %d %v", id, code, d)
 		}
 		if got := f.waitDelivered(t, d["delivery_id"].(string)); got["action"] != "takedown" || got["files"] != 2.0 {
@@ -173,8 +173,8 @@ func TestRequiredRights(t *testing.T) {
 	if code, resp := f.do(t, "PUT", "/v1/partners/strict", token, "", body); code != 200 {
 		t.Fatalf("%d %v", code, resp)
 	}
-	code, resp := f.do(t, "POST", "/v1/notifications", token, "", `{"asset_id":"ep-1","partners":["strict"]}`)
-	if d := decisions(t, resp)["strict"]; code != 202 || d["action"] != "skip" || !strings.Contains(d["reason"].(string), "rights.end") {
+	code, resp := f.do(t, "POST", "/v1/notifications?wait=true", token, "", `{"asset_id":"ep-1","partners":["strict"]}`)
+	if d := decisions(t, resp)["strict"]; code != 200 || d["action"] != "skip" || !strings.Contains(d["reason"].(string), "rights.end") {
 		t.Fatalf("%d %v", code, resp)
 	}
 }

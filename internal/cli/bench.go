@@ -8,8 +8,11 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/syndicate-media/syndicate/internal/bench"
 )
@@ -18,6 +21,7 @@ const benchUsage = `Usage:
   syndicate bench transfer --protocol sftp|s3|ftp|http|local [--size 1GiB] [--runs 3] [--rclone PATH]
                            [--target URL --secret REF --host-key SHA256:... | --known-hosts FILE]
   syndicate bench intake [--count 100000] [--duration 0] [--clients 64] [--batch N] [--database postgres://...] [--cpuprofile FILE]
+  syndicate bench deliveries [--workers 1,2,3] [--deliveries 200] [--partners 4] [--size 64KiB] [--postgres URL]
   syndicate bench upload-once --target URL [--secret REF ...] --name NAME FILE   (the Syndicate side, run by transfer)`
 
 // defaultRclone is where scripts/bench.sh installs rclone.
@@ -35,6 +39,8 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 		return benchUploadOnce(ctx, env, args[1:])
 	case "intake":
 		return benchIntake(ctx, env, args[1:])
+	case "deliveries":
+		return benchDeliveries(ctx, env, args[1:])
 	}
 	fmt.Fprintf(env.Stderr, "syndicate bench: unknown subcommand %q\n%s\n", args[0], benchUsage)
 	return errUsage
@@ -133,5 +139,41 @@ func benchIntake(ctx context.Context, env *Env, args []string) error {
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	_, err := bench.Intake(ctx, bench.IntakeConfig{Count: *count, Duration: *duration, Clients: *clients, Batch: *batch,
 		DatabaseURL: *database, MaxBacklog: *backlog, CPUProfile: *cpuprofile, TempDir: *tmp, Out: env.Stdout, Log: log})
+	return err
+}
+
+func benchDeliveries(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "bench deliveries", "bench deliveries [flags]")
+	workers := fs.String("workers", "1,2,3", "worker process counts to measure, comma-separated (1-8 each); one line per count")
+	n := fs.Int("deliveries", 200, "deliveries per worker count (1-5000)")
+	partners := fs.Int("partners", 4, "local-folder partners the deliveries are spread over (each runs up to 8 at once)")
+	size := fs.String("size", "64KiB", "size of each delivery's media file (at most 64MiB)")
+	pg := fs.String("postgres", envOr(env, "SYNDICATE_TEST_POSTGRES", "postgres://127.0.0.1:5432/test?sslmode=disable"),
+		"PostgreSQL admin URL; each worker count runs in a fresh database on that server, dropped afterwards (env SYNDICATE_TEST_POSTGRES)")
+	timeout := fs.Duration("timeout", 10*time.Minute, "limit for each worker count's run")
+	tmp := fs.String("tmp", "", "directory for data folders and partner folders (default $TMPDIR or /tmp)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		fs.Usage()
+		return errUsage
+	}
+	var counts []int
+	for _, w := range splitList(*workers) {
+		c, err := strconv.Atoi(w)
+		if err != nil {
+			return fmt.Errorf("--workers %q: want numbers like 1,2,3", *workers)
+		}
+		counts = append(counts, c)
+	}
+	sz, err := bench.ParseSize(*size)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "bench deliveries: %d deliveries of %s to %d local-folder partners, %d CPU cores shared by PostgreSQL, the api process and the workers\n",
+		*n, *size, *partners, runtime.NumCPU())
+	_, err = bench.Deliveries(ctx, bench.DeliveriesConfig{Workers: counts, Deliveries: *n, Partners: *partners, Size: sz,
+		Postgres: *pg, Timeout: *timeout, TempDir: *tmp, Out: env.Stdout})
 	return err
 }

@@ -37,6 +37,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	sqsConsumer := fs.String("sqs-consumer", env.Getenv("SYNDICATE_SQS_CONSUMER"),
 		"take notifications from AWS SQS: QUEUE_URL?dead_letter=DLQ_URL[&region=…&endpoint=http://host:port&credentials=env:NAME&batch=10&wait=20s&visibility=60s&max_receives=N] (env SYNDICATE_SQS_CONSUMER)")
 	maxBacklog := fs.Int("max-backlog", 100_000, "accepted notifications waiting for a decision before new ones get 429 (negative: no bound)")
+	blobURL := fs.String("blob", env.Getenv("SYNDICATE_BLOB_URL"),
+		"blob store all workers share for deliveries' working files: file:///dir or s3://bucket?region=…&endpoint=… (env SYNDICATE_BLOB_URL; default none: a taken-over delivery renders its metadata again and cannot reuse a transcode)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -49,7 +51,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		Token: *token, ExecutorID: *executor, Role: *role, HeartbeatInterval: *heartbeat, DeadAfter: *deadAfter,
 		Logger: log, AllowPrivateDestinations: *allowPrivate,
 		AllowedDestinations: splitList(*allowed), Catalog: cfg.Catalog, TranscoderURL: *transcoderURL, PublicURL: *publicURL,
-		NATSConsumer: *natsConsumer, SQSConsumer: *sqsConsumer, Intake: intake.Config{MaxBacklog: *maxBacklog}})
+		NATSConsumer: *natsConsumer, SQSConsumer: *sqsConsumer, Intake: intake.Config{MaxBacklog: *maxBacklog}, BlobURL: *blobURL})
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,9 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/syndicate-media/syndicate/internal/store"
@@ -30,6 +32,34 @@ type Member struct {
 	// Interval between heartbeats (default 5s); DeadAfter is the silence
 	// after which a worker is taken over (default 30s).
 	Interval, DeadAfter time.Duration
+
+	mu       sync.Mutex
+	lastBeat time.Time // of the last heartbeat the database took (monotonic)
+}
+
+// Held reports whether this process may still act as the owner of its
+// deliveries: its last heartbeat reached the database less than half of
+// DeadAfter ago. Past that, a live worker may soon take its deliveries
+// over, so it stops sending (self-fencing) until a heartbeat gets
+// through again — half the margin, so it stops well before the takeover.
+func (m *Member) Held() error {
+	m.mu.Lock()
+	last := m.lastBeat
+	m.mu.Unlock()
+	if last.IsZero() {
+		return fmt.Errorf("cluster: no heartbeat has reached the database yet")
+	}
+	if age := time.Since(last); age >= m.deadAfter()/2 {
+		return fmt.Errorf("cluster: no heartbeat has reached the database for %s", age.Round(time.Millisecond))
+	}
+	return nil
+}
+
+func (m *Member) deadAfter() time.Duration {
+	if m.DeadAfter <= 0 {
+		return 30 * time.Second
+	}
+	return m.DeadAfter
 }
 
 // Run heartbeats, and on workers takes over dead workers, until ctx ends.
@@ -37,9 +67,7 @@ func (m *Member) Run(ctx context.Context) {
 	if m.Interval <= 0 {
 		m.Interval = 5 * time.Second
 	}
-	if m.DeadAfter <= 0 {
-		m.DeadAfter = 30 * time.Second
-	}
+	m.DeadAfter = m.deadAfter()
 	started := m.Store.Now()
 	t := time.NewTicker(m.Interval)
 	defer t.Stop()
@@ -54,12 +82,16 @@ func (m *Member) Run(ctx context.Context) {
 }
 
 func (m *Member) tick(ctx context.Context, started time.Time) {
+	sent := time.Now()
 	if err := m.Store.Heartbeat(ctx, m.ExecutorID, m.Role, started); err != nil {
 		if ctx.Err() == nil {
 			m.Log.Warn("heartbeat", "error", err)
 		}
 		return
 	}
+	m.mu.Lock()
+	m.lastBeat = sent // the heartbeat's time is when it was sent, not when it was answered
+	m.mu.Unlock()
 	if !m.Engine.Executes() {
 		return
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/syndicate-media/syndicate/internal/telemetry"
 	"github.com/syndicate-media/syndicate/internal/transport"
 	"github.com/syndicate-media/syndicate/internal/ui"
+	"github.com/syndicate-media/syndicate/internal/workfiles"
 	"github.com/syndicate-media/syndicate/internal/workflow"
 )
 
@@ -77,6 +78,10 @@ type Config struct {
 	// Assets, when set, is used as the catalog instead of opening the one
 	// Catalog configures (tests use it to put a failing catalog in).
 	Assets catalog.Catalog
+	// BlobURL is a blob store shared by every worker for deliveries'
+	// working files (file:///dir or s3://bucket?…; empty: none), so one
+	// that takes a delivery over fetches them instead of making them again.
+	BlobURL string
 }
 
 // Server is a started Syndicate.
@@ -95,6 +100,7 @@ type Server struct {
 	Intake *intake.Service
 	http   *http.Server
 	done   chan error
+	blob   *workfiles.Store
 
 	// Background loops (feedback sweeper, event dispatcher) run under
 	// bgCtx; Close cancels it and waits for them before closing the store.
@@ -152,12 +158,24 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	decider := workflow.NewLateRedecider() // intake needs the engine; rights-window wake-ups need intake
+	if s.blob, err = workfiles.Open(ctx, cfg.BlobURL); err != nil {
+		_ = s.Telemetry.Close()
+		st.Close()
+		return nil, err
+	}
+	member := &cluster.Member{Store: st, ExecutorID: cfg.ExecutorID, Role: cfg.Role, Log: log,
+		Interval: cfg.HeartbeatInterval, DeadAfter: cfg.DeadAfter}
+	var lease workflow.Lease
+	if st.Dialect == store.Postgres && cfg.Role != "api" {
+		lease = member // workers share the database: fence off work another may take over
+	}
 	s.Engine, err = workflow.New(ctx, st, workflow.Config{
 		WorkDir: filepath.Join(cfg.DataDir, "work"), ExecutorID: cfg.ExecutorID, Logger: log, Policy: policy,
 		APIOnly: cfg.Role == "api", Telemetry: s.Telemetry, Redecider: decider,
-		Transcoder: workflow.TranscoderConfig{URL: cfg.TranscoderURL, CallbackBase: cfg.PublicURL},
+		Transcoder: workflow.TranscoderConfig{URL: cfg.TranscoderURL, CallbackBase: cfg.PublicURL}, Blob: s.blob, Lease: lease,
 	})
 	if err != nil {
+		s.closeBlob()
 		_ = s.Telemetry.Close()
 		st.Close()
 		return nil, err
@@ -165,6 +183,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		_ = s.Engine.Shutdown(time.Second)
+		s.closeBlob()
 		_ = s.Telemetry.Close()
 		st.Close()
 		return nil, fmt.Errorf("listen %s: %w", cfg.Addr, err)
@@ -179,6 +198,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err := in.Start(ctx); err != nil {
 		ln.Close()
 		_ = s.Engine.Shutdown(time.Second)
+		s.closeBlob()
 		_ = s.Telemetry.Close()
 		st.Close()
 		return nil, fmt.Errorf("intake: %w", err)
@@ -191,6 +211,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		in.Stop()
 		ln.Close()
 		_ = s.Engine.Shutdown(time.Second)
+		s.closeBlob()
 		_ = s.Telemetry.Close()
 		st.Close()
 		return nil, err
@@ -203,8 +224,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		cfg.SweepInterval = 30 * time.Second
 	}
 	s.background(func(ctx context.Context) { fb.RunSweeper(ctx, cfg.SweepInterval) })
-	member := &cluster.Member{Store: st, Engine: s.Engine, ExecutorID: cfg.ExecutorID, Role: cfg.Role, Log: log,
-		Interval: cfg.HeartbeatInterval, DeadAfter: cfg.DeadAfter}
+	member.Engine = s.Engine
 	s.background(member.Run)
 	s.background((&event.Dispatcher{Store: st, Log: log}).Run)
 	h := (&api.Server{Store: st, Intake: in, Feedback: fb, Control: s.Engine, Log: log, Telemetry: s.Telemetry,
@@ -252,6 +272,7 @@ func (s *Server) Close(timeout time.Duration) error {
 	// with the store: write the spans ended so far first.
 	err = errors.Join(err, s.Telemetry.ForceFlush(ctx))
 	err = errors.Join(err, s.Engine.Shutdown(timeout))
+	s.closeBlob()
 	err = errors.Join(err, s.Telemetry.Close()) // the last spans, before the store closes (PostgreSQL)
 	return errors.Join(err, s.Store.Close())
 }
@@ -262,6 +283,12 @@ func externalKind(c catalog.Config) string {
 		return ""
 	}
 	return c.Kind
+}
+
+func (s *Server) closeBlob() {
+	if s.blob != nil {
+		_ = s.blob.Close()
+	}
 }
 
 // DefaultExecutorID is the host name: stable across restarts of the same

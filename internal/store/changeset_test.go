@@ -54,13 +54,13 @@ func TestChangeSet(t *testing.T) {
 }
 
 // TestChangeSetMigration upgrades a database whose deliveries predate
-// migration 12: they get an empty change set.
+// migration 13: they get an empty change set.
 func TestChangeSetMigration(t *testing.T) {
 	for name, cfg := range storetest.Dialects(t) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			old := storetest.Open(t, cfg)
-			for _, q := range []string{`ALTER TABLE syn_deliveries DROP COLUMN change_set`, `DELETE FROM syn_migrations WHERE version = 12`,
+			for _, q := range []string{`ALTER TABLE syn_deliveries DROP COLUMN change_set`, `DELETE FROM syn_migrations WHERE version = 13`,
 				`INSERT INTO syn_deliveries (id, asset_id, asset_version, partner_id, action, status, created_at, updated_at)
 				 VALUES ('old', 'ep-1', 1, 'acme', 'create', 'delivered', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z')`} {
 				if _, err := old.DB.ExecContext(ctx, q); err != nil {
@@ -74,7 +74,7 @@ func TestChangeSetMigration(t *testing.T) {
 				t.Fatalf("old delivery after migration: %+v %v", d, err)
 			}
 			var v int
-			if err := s.DB.QueryRowContext(ctx, `SELECT MAX(version) FROM syn_migrations`).Scan(&v); err != nil || v < 12 {
+			if err := s.DB.QueryRowContext(ctx, `SELECT MAX(version) FROM syn_migrations`).Scan(&v); err != nil || v < 13 {
 				t.Fatalf("migrations at %d %v", v, err)
 			}
 		})

@@ -218,7 +218,17 @@ var migrations = []string{
 	UPDATE syn_notifications SET id = idempotency_key, decided_at = created_at;
 	CREATE UNIQUE INDEX syn_notifications_id ON syn_notifications (id);
 	CREATE INDEX syn_notifications_pending ON syn_notifications (next_attempt_at) WHERE status = 'accepted';`,
-	// 12: why a delivery exists: its scope and the changed fields, as JSON
+	// 12: files a delivery's run committed at the partner (renamed into
+	// place), so a later attempt — e.g. by the worker that took the run
+	// over — does not send them again.
+	`CREATE TABLE syn_delivery_commits (
+		delivery_id TEXT NOT NULL,
+		run INTEGER NOT NULL,
+		name TEXT NOT NULL,
+		committed_at TEXT NOT NULL,
+		PRIMARY KEY (delivery_id, run, name)
+	);`,
+	// 13: why a delivery exists: its scope and the changed fields, as JSON
 	// {"scope": "full|metadata", "changes": [...]} ('' before this migration).
 	`ALTER TABLE syn_deliveries ADD COLUMN change_set TEXT NOT NULL DEFAULT '';`,
 }

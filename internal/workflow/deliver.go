@@ -17,6 +17,7 @@ import (
 	"github.com/syndicate-media/syndicate/internal/store"
 	"github.com/syndicate-media/syndicate/internal/telemetry"
 	"github.com/syndicate-media/syndicate/internal/transport"
+	"github.com/syndicate-media/syndicate/internal/workfiles"
 )
 
 // Result is what a finished delivery reports.
@@ -39,24 +40,27 @@ type job struct {
 // (name, render metadata) → pace → transfer → finish.
 // It only orchestrates; every side effect is a step, checkpointed by DBOS.
 func (e *Engine) deliver(ctx dbos.Context, deliveryID string) (Result, error) {
+	wfID, _ := dbos.GetWorkflowID(ctx)
+	gen := e.steps.runs.claim(wfID)
+	defer e.steps.runs.release(wfID, gen)
 	j, err := runStep(ctx, e.steps, deliveryID, "start", func(c context.Context) (job, error) {
 		return e.steps.start(c, deliveryID)
-	})
+	}, dbStepRetries...)
 	if err != nil {
-		return Result{}, e.fail(ctx, deliveryID, err)
+		return Result{}, e.fail(ctx, deliveryID, wfID, gen, err)
 	}
 	prep, err := e.prepare(ctx, j)
 	if err != nil {
-		return Result{}, e.fail(ctx, deliveryID, err)
+		return Result{}, e.fail(ctx, deliveryID, wfID, gen, err)
 	}
 	plan, err := runStep(ctx, e.steps, deliveryID, "package", func(c context.Context) (packaging.Plan, error) {
-		return e.steps.build(j, prep)
+		return e.steps.pack(c, j, prep)
 	})
 	if err != nil {
-		return Result{}, e.fail(ctx, deliveryID, err)
+		return Result{}, e.fail(ctx, deliveryID, wfID, gen, err)
 	}
 	if err := e.pace(ctx, deliveryID, j.Partner); err != nil {
-		return Result{}, e.fail(ctx, deliveryID, err)
+		return Result{}, e.fail(ctx, deliveryID, wfID, gen, err)
 	}
 	retry := j.Partner.Retry
 	attempts := max(retry.MaxAttempts, 1)
@@ -64,25 +68,32 @@ func (e *Engine) deliver(ctx dbos.Context, deliveryID string) (Result, error) {
 		attempts = 1 << 20 // the deadline, not the count, ends the retries
 	}
 	res, err := runStep(ctx, e.steps, deliveryID, "transfer", func(c context.Context) (Result, error) {
-		return e.steps.transfer(c, j, prep, plan)
+		return e.steps.fencedTransfer(c, j, prep, plan, wfID, gen)
 	}, dbos.WithStepMaxRetries(attempts-1),
 		dbos.WithStepBaseInterval(time.Duration(retry.BaseInterval)),
 		dbos.WithStepBackoffFactor(2),
 		dbos.WithStepMaxInterval(10*time.Minute),
 		dbos.WithStepRetryPredicate(retryable(j, e.steps.store.Now)))
 	if err != nil {
-		return Result{}, e.fail(ctx, deliveryID, err)
+		return Result{}, e.fail(ctx, deliveryID, wfID, gen, err)
 	}
 	_, err = runStep(ctx, e.steps, deliveryID, "finish", func(c context.Context) (domain.Delivery, error) {
 		return e.steps.store.UpdateDelivery(c, deliveryID, func(d *domain.Delivery) error {
+			if d.Status == domain.StatusDelivered {
+				return nil // a retry after a commit whose answer was lost
+			}
 			d.Files, d.Bytes, d.Location, d.LastError, d.Rate = res.Files, res.Bytes, res.Location, "", 0
 			return d.Transition(domain.StatusDelivered, e.steps.store.Now())
 		})
-	})
-	if err == nil {
-		e.log.Info("delivered", "delivery_id", deliveryID, "partner", j.Partner.ID, "files", res.Files, "bytes", res.Bytes,
-			"trace_id", telemetry.TraceID(j.Delivery.TraceParent))
+	}, dbStepRetries...)
+	if err != nil {
+		return res, err
 	}
+	e.log.Info("delivered", "delivery_id", deliveryID, "partner", j.Partner.ID, "files", res.Files, "bytes", res.Bytes,
+		"trace_id", telemetry.TraceID(j.Delivery.TraceParent))
+	_, err = runStep(ctx, e.steps, deliveryID, "cleanup", func(c context.Context) (int, error) {
+		return e.steps.cleanWork(c, deliveryID)
+	})
 	return res, err
 }
 
@@ -170,12 +181,19 @@ func (e *Engine) pace(ctx dbos.Context, deliveryID string, p domain.Partner) err
 // fail records a delivery's failure as a step and returns the cause. A
 // context that ended (shutdown) is not a failure: the workflow stays
 // pending and resumes at the next start.
-func (e *Engine) fail(ctx dbos.Context, deliveryID string, cause error) error {
+func (e *Engine) fail(ctx dbos.Context, deliveryID, wfID string, gen uint64, cause error) error {
 	if ctx.Err() != nil {
+		return cause
+	}
+	if errors.Is(cause, errFenced) {
+		e.log.Warn("stopped: another process runs this delivery now", "delivery_id", deliveryID, "workflow_id", wfID)
 		return cause
 	}
 	reason := rootCause(cause).Error()
 	d, err := runStep(ctx, e.steps, deliveryID, "fail", func(c context.Context) (domain.Delivery, error) {
+		if err := e.steps.owns(c, wfID, gen); err != nil {
+			return domain.Delivery{}, err // not ours to fail (or the database cannot say)
+		}
 		return e.steps.store.UpdateDelivery(c, deliveryID, func(d *domain.Delivery) error {
 			if d.Status.Terminal() {
 				return nil
@@ -183,7 +201,7 @@ func (e *Engine) fail(ctx dbos.Context, deliveryID string, cause error) error {
 			d.LastError = reason
 			return d.Transition(domain.StatusFailed, e.steps.store.Now())
 		})
-	})
+	}, append(dbStepRetries, dbos.WithStepRetryPredicate(func(err error) bool { return !errors.Is(err, errFenced) }))...)
 	e.log.Warn("delivery failed", "delivery_id", deliveryID, "partner", d.PartnerID, "error", reason,
 		"trace_id", telemetry.TraceID(d.TraceParent))
 	return errors.Join(cause, err)
@@ -216,6 +234,12 @@ type steps struct {
 	policy     *transport.Policy
 	telemetry  *telemetry.Telemetry
 	transcoder TranscoderConfig
+	// executorID, lease and runs fence off runs this process no longer owns.
+	executorID string
+	lease      Lease
+	runs       runs
+	// blob keeps copies of working files for other processes (nil: none).
+	blob *workfiles.Store
 }
 
 // start loads the delivery, its asset snapshot and partner profile, and
@@ -244,7 +268,7 @@ func (s *steps) start(ctx context.Context, id string) (job, error) {
 // permanent error; with a deadline, until the deadline has passed.
 func retryable(j job, now func() time.Time) func(error) bool {
 	return func(err error) bool {
-		if transport.IsPermanent(err) {
+		if transport.IsPermanent(err) || errors.Is(err, errFenced) {
 			return false
 		}
 		if dl := time.Duration(j.Partner.Retry.Deadline); dl > 0 && j.Delivery.StartedAt != nil {

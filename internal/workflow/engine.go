@@ -20,6 +20,7 @@ import (
 	"github.com/syndicate-media/syndicate/internal/store"
 	"github.com/syndicate-media/syndicate/internal/telemetry"
 	"github.com/syndicate-media/syndicate/internal/transport"
+	"github.com/syndicate-media/syndicate/internal/workfiles"
 )
 
 const (
@@ -56,6 +57,13 @@ type Config struct {
 	// Redecider decides again when a scheduled rights window edge
 	// arrives (see Schedule); nil refuses those wake-ups.
 	Redecider Redecider
+	// Blob, if set, keeps a copy of each delivery's working files, so a
+	// process taking a delivery over fetches them rather than render or
+	// transcode again.
+	Blob *workfiles.Store
+	// Lease, if set, stops transfers while this process's heartbeats do
+	// not reach the database (see fence.go).
+	Lease Lease
 }
 
 // Engine starts and runs delivery workflows.
@@ -93,7 +101,7 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Engine, error) {
 		dcfg.SQLiteSystemDB = st.DB
 	}
 	steps := &steps{store: st, workDir: cfg.WorkDir, log: cfg.Logger, policy: cfg.Policy, telemetry: cfg.Telemetry,
-		transcoder: cfg.Transcoder}
+		transcoder: cfg.Transcoder, blob: cfg.Blob, executorID: cfg.ExecutorID, lease: cfg.Lease}
 	if cfg.APIOnly {
 		return newClient(ctx, dcfg, steps, cfg.Logger)
 	}

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -26,6 +27,7 @@ import (
 	"github.com/syndicate-media/syndicate/internal/secret"
 	"github.com/syndicate-media/syndicate/internal/telemetry"
 	"github.com/syndicate-media/syndicate/internal/transport"
+	"github.com/syndicate-media/syndicate/internal/workfiles"
 )
 
 // transfer is one attempt to send the whole package. It counts the
@@ -33,16 +35,27 @@ import (
 // operator sees why a delivery is being retried.
 func (s *steps) transfer(ctx context.Context, j job, prep packaging.Prepared, plan packaging.Plan) (Result, error) {
 	id := j.Delivery.ID
-	// A delivery taken over from a dead process finds the files that
-	// process rendered missing here: render them again (it is
-	// deterministic) rather than fail.
-	if s.renderedMissing(plan) {
-		if prep.Video != nil && s.renderedMissing(packaging.Plan{Files: []packaging.File{*prep.Video}}) {
-			return Result{}, transport.Permanent(fmt.Errorf("the transcoded video %s is not on this machine (taken over from another process?): retry the delivery to transcode again", prep.Video.Source))
+	// After a restart or a takeover the working files may be elsewhere:
+	// fetch them from the blob store, else render the metadata again (it
+	// is deterministic); a transcoded video cannot be remade here.
+	plan.Files = s.localize(id, plan.Files)
+	if prep.Video != nil {
+		prep.Video = &s.localize(id, []packaging.File{*prep.Video})[0]
+	}
+	if miss := s.missingWork(id, plan.Files); len(miss) > 0 {
+		ferr := s.fetchWork(ctx, id, miss)
+		if ferr != nil && prep.Video != nil && len(s.missingWork(id, []packaging.File{*prep.Video})) > 0 {
+			if s.blob != nil && !errors.Is(ferr, workfiles.ErrNotFound) {
+				return Result{}, ferr // the store did not answer: try again
+			}
+			return Result{}, transport.Permanent(fmt.Errorf("the transcoded video %s is not on this machine (taken over from another process?): %w; retry the delivery to transcode again", prep.Video.Source, ferr))
 		}
-		var err error
-		if plan, err = s.build(j, prep); err != nil {
-			return Result{}, err
+		if ferr != nil {
+			s.log.Info("rendering work files again", "delivery_id", id, "reason", ferr.Error())
+			var err error
+			if plan, err = s.build(j, prep); err != nil {
+				return Result{}, err
+			}
 		}
 	}
 	var total int64
@@ -65,6 +78,9 @@ func (s *steps) transfer(ctx context.Context, j job, prep packaging.Prepared, pl
 	res, err := send(ctx, log, s.policy, j, plan, &sent)
 	stop()
 	annotateTransfer(ctx, j, d.Attempts, len(plan.Files)+1, res, sent.Load(), time.Since(began))
+	if err != nil && errors.Is(err, errFenced) {
+		return res, err // the row is another process's now: write nothing
+	}
 	if err != nil {
 		log.Warn("transfer attempt failed", "error", err, "permanent", transport.IsPermanent(err))
 		_, _ = s.store.UpdateDelivery(context.WithoutCancel(ctx), id, func(d *domain.Delivery) error {
@@ -127,6 +143,7 @@ func send(ctx context.Context, log *slog.Logger, policy *transport.Policy, j job
 		return Result{}, err
 	}
 	defer tr.Close()
+	tr = guardTransport(ctx, tr) // each file committed once across attempts and processes (commitguard.go)
 	lim := limiter(dest.MaxBytesPerSecond)
 	dir := j.Partner.PackageDir(j.Asset.ID, j.Delivery.ID)
 	snd := &sender{log: log, tr: tr, lim: lim, sent: sent, tag: shortID(j.Delivery.ID)}
@@ -386,22 +403,23 @@ func (s *steps) build(j job, prep packaging.Prepared) (packaging.Plan, error) {
 	if j.Delivery.Action == domain.ActionTakedown {
 		return packaging.Takedown(dir, j.Asset, j.Partner)
 	}
+	// Derivatives made by another process (a takeover) are made again
+	// here: they are deterministic.
+	var err error
+	prep.Images, prep.Subtitles = s.localize(j.Delivery.ID, prep.Images), s.localize(j.Delivery.ID, prep.Subtitles)
+	if len(s.missingWork(j.Delivery.ID, prep.Images)) > 0 {
+		if prep.Images, err = packaging.PrepareImages(dir, j.Asset, j.Partner); err != nil {
+			return packaging.Plan{}, err
+		}
+	}
+	if len(s.missingWork(j.Delivery.ID, prep.Subtitles)) > 0 {
+		if prep.Subtitles, err = packaging.PrepareSubtitles(dir, j.Asset, j.Partner); err != nil {
+			return packaging.Plan{}, err
+		}
+	}
 	plan, err := packaging.Assemble(dir, j.Asset, j.Partner, prep)
 	if err == nil && j.Delivery.MetadataOnly() {
 		plan = plan.MetadataOnly()
 	}
 	return plan, err
-}
-
-// renderedMissing reports whether a file the package step rendered into
-// the work folder is not on this machine.
-func (s *steps) renderedMissing(plan packaging.Plan) bool {
-	for _, f := range plan.Files {
-		if strings.HasPrefix(f.Source, s.workDir+string(filepath.Separator)) {
-			if _, err := os.Stat(f.Source); err != nil {
-				return true
-			}
-		}
-	}
-	return false
 }

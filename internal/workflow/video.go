@@ -61,7 +61,11 @@ func (e *Engine) prepareVideo(ctx dbos.Context, j job) (*packaging.File, error) 
 	work := filepath.Join(e.steps.workDir, id)
 	if spec.Transcoder != "external" {
 		f, err := runStep(ctx, e.steps, id, "package.video", func(c context.Context) (packaging.File, error) {
-			return packaging.PrepareVideo(c, work, j.Asset, spec, e.steps.videoProgress(c))
+			f, err := packaging.PrepareVideo(c, work, j.Asset, spec, e.steps.videoProgress(c))
+			if err == nil {
+				err = e.steps.saveWork(c, id, f)
+			}
+			return f, err
 		}, dbos.WithStepMaxRetries(2), dbos.WithStepRetryPredicate(notInvalid))
 		return &f, err
 	}
@@ -195,7 +199,7 @@ func (s *steps) collect(ctx context.Context, j job, spec domain.VideoSpec, sub s
 	if want := msg.Outputs[0].SHA256; want != "" {
 		f.SHA256 = want // checked while the file streams to the partner
 	}
-	return f, nil
+	return f, s.saveWork(ctx, j.Delivery.ID, f)
 }
 
 // videoProgress puts a transcode's progress on the step's span and the log.
