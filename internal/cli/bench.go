@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"slices"
 	"strings"
 
@@ -95,6 +96,7 @@ func benchUploadOnce(ctx context.Context, env *Env, args []string) error {
 	var t bench.Target
 	t.AddFlags(fs)
 	name := fs.String("name", "", "name to upload to, relative to the target")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the upload to this file (go tool pprof reads it)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -102,10 +104,30 @@ func benchUploadOnce(ctx context.Context, env *Env, args []string) error {
 		fs.Usage()
 		return errUsage
 	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	r, err := bench.UploadOnce(ctx, t, fs.Arg(0), *name, log)
 	if err != nil {
 		return err
 	}
 	return json.NewEncoder(env.Stdout).Encode(r)
+}
+
+// startCPUProfile profiles this process into file until stop is called.
+func startCPUProfile(file string) (stop func(), err error) {
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); _ = f.Close() }, nil
 }

@@ -247,11 +247,10 @@ func (s *sender) sendFile(ctx context.Context, name string, f packaging.File, md
 		return "", 0, transport.Permanent(fmt.Errorf("source %s: %w", f.Name, err))
 	}
 	defer src.Close()
-	var r io.Reader = src
 	if md5h != nil {
-		r = io.TeeReader(src, md5h)
+		return s.put(ctx, name, src, f, md5h)
 	}
-	return s.put(ctx, name, r, f)
+	return s.put(ctx, name, src, f)
 }
 
 // put writes src to a temporary name, checks size and checksum, and
@@ -260,9 +259,12 @@ func (s *sender) sendFile(ctx context.Context, name string, f packaging.File, md
 // interrupted attempt, it continues from there, hashing the part already
 // sent from the local source (a generated stream is generated again). It
 // returns the sha256 and size of the whole file; f.Size -1 means the size
-// is known only at the end.
-func (s *sender) put(ctx context.Context, name string, src io.Reader, f packaging.File) (string, int64, error) {
-	h := sha256.New()
+// is known only at the end. extra hashes see every byte of the file too.
+// The source is read ahead and hashed on goroutines of their own (see
+// pipeline), so reading and hashing overlap the transport's work.
+func (s *sender) put(ctx context.Context, name string, src io.Reader, f packaging.File, extra ...hash.Hash) (string, int64, error) {
+	pl := newPipeline(ctx, src, f.Size, append([]hash.Hash{sha256.New()}, extra...)...)
+	defer pl.Close()
 	target := name
 	rn, canRename := s.tr.(transport.Renamer)
 	if canRename {
@@ -276,13 +278,16 @@ func (s *sender) put(ctx context.Context, name string, src io.Reader, f packagin
 		}
 	}
 	if off > 0 {
-		if _, err := io.CopyN(h, src, off); err != nil {
+		if _, err := pl.Discard(off); err != nil {
+			if cerr := ctx.Err(); cerr != nil {
+				return "", 0, cerr
+			}
 			return "", 0, transport.Permanent(fmt.Errorf("source %s: %w", f.Name, err))
 		}
 		s.sent.Add(off)
 		s.log.Info("resuming upload", "file", name, "offset", off, "size", f.Size)
 	}
-	cr := &countingReader{r: io.TeeReader(src, h), ctx: ctx, lim: s.lim, sent: s.sent, n: off}
+	cr := &countingReader{r: pl, ctx: ctx, lim: s.lim, sent: s.sent, n: off}
 	var err error
 	if off > 0 {
 		err = rs.PutFrom(ctx, target, off, cr, f.Size)
@@ -292,7 +297,7 @@ func (s *sender) put(ctx context.Context, name string, src io.Reader, f packagin
 	if err != nil {
 		return "", 0, err
 	}
-	sum := hex.EncodeToString(h.Sum(nil))
+	sum := hex.EncodeToString(pl.Sums()[0])
 	if f.Size >= 0 && cr.n != f.Size {
 		return "", 0, transport.Permanent(fmt.Errorf("source %s changed: read %d bytes, package planned %d", f.Name, cr.n, f.Size))
 	}
