@@ -16,9 +16,10 @@ import (
 )
 
 const benchUsage = `Usage:
-  syndicate bench transfer --protocol sftp|s3|ftp|http|local [--size 1GiB] [--runs 3] [--rclone PATH]
-                           [--target URL --secret REF --host-key SHA256:... | --known-hosts FILE]
-  syndicate bench upload-once --target URL [--secret REF ...] --name NAME FILE   (the Syndicate side, run by transfer)`
+  syndicate bench transfer --protocol sftp|s3|ftp|http|local [--size 1GiB] [--runs 3] [--archive tar|tgz|zip]
+                           [--rclone PATH] [--target URL --secret REF --host-key SHA256:... | --known-hosts FILE]
+  syndicate bench upload-once --target URL [--secret REF ...] [--archive KIND] --name NAME FILE...
+                           (the Syndicate side, run by transfer)`
 
 // defaultRclone is where scripts/bench.sh installs rclone.
 const defaultRclone = "/var/cache/syndicate/bin/rclone"
@@ -45,6 +46,7 @@ func benchTransfer(ctx context.Context, env *Env, args []string) error {
 	runs := fs.Int("runs", 3, "runs; each uploads with Syndicate, rclone default and rclone without checksum")
 	rclone := fs.String("rclone", "", "rclone binary (default: rclone on PATH, else "+defaultRclone+")")
 	tmp := fs.String("tmp", "", "directory for the generated file (default $TMPDIR or /tmp)")
+	kind := fs.String("archive", "", "upload one archive (tar, tgz or zip) of two random files of half the size, built while uploading; rclone uploads the same archive made beforehand")
 	var t bench.Target
 	t.AddFlags(fs)
 	if err := parse(fs, args); err != nil {
@@ -68,7 +70,7 @@ func benchTransfer(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	_, err = bench.Transfer(ctx, bench.Config{Protocol: *protocol, Size: n, Runs: *runs, Rclone: bin, Target: t,
+	_, err = bench.Transfer(ctx, bench.Config{Protocol: *protocol, Size: n, Runs: *runs, Archive: *kind, Rclone: bin, Target: t,
 		TempDir: *tmp, Getenv: env.Getenv, Out: env.Stdout})
 	return err
 }
@@ -92,15 +94,16 @@ func findRclone(flagValue string) (string, error) {
 }
 
 func benchUploadOnce(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "bench upload-once", "bench upload-once --target URL [flags] --name NAME FILE")
+	fs := newFlags(env, "bench upload-once", "bench upload-once --target URL [flags] --name NAME FILE...")
 	var t bench.Target
 	t.AddFlags(fs)
 	name := fs.String("name", "", "name to upload to, relative to the target")
+	kind := fs.String("archive", "", "upload the files as one archive (tar, tgz, zip) built while uploading, as a delivery with package.archive does")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the upload to this file (go tool pprof reads it)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if t.URL == "" || *name == "" || fs.NArg() != 1 {
+	if t.URL == "" || *name == "" || fs.NArg() < 1 || (*kind == "" && fs.NArg() != 1) {
 		fs.Usage()
 		return errUsage
 	}
@@ -112,7 +115,7 @@ func benchUploadOnce(ctx context.Context, env *Env, args []string) error {
 		defer stop()
 	}
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	r, err := bench.UploadOnce(ctx, t, fs.Arg(0), *name, log)
+	r, err := bench.UploadOnce(ctx, t, *kind, fs.Args(), *name, log)
 	if err != nil {
 		return err
 	}

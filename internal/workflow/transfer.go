@@ -202,6 +202,34 @@ func manifestJSON(m domain.Manifest) ([]byte, error) {
 // marker. The archive is built while it uploads; a resumed upload builds
 // it again and skips what the partner holds.
 func (s *sender) sendArchive(ctx context.Context, kind, dir, assetID string, m domain.Manifest, plan packaging.Plan) (Result, error) {
+	_, n, marker, err := s.putArchive(ctx, kind, dir, assetID+archive.Ext(kind), m, plan)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Files: 2, Bytes: n + marker}, nil
+}
+
+// putArchive sends the package's archive as dir/name, then its
+// NAME.sha256, and returns the archive's sha256 and size and the size of
+// NAME.sha256.
+func (s *sender) putArchive(ctx context.Context, kind, dir, name string, m domain.Manifest, plan packaging.Plan) (sum string, n, markerSize int64, err error) {
+	stream := packageArchive(ctx, kind, m, plan)
+	defer stream.Close()
+	sum, n, err = s.put(ctx, path.Join(dir, name), stream, packaging.File{Name: name, Role: "archive", Size: -1})
+	if err != nil {
+		return "", 0, 0, err
+	}
+	marker := []byte(sum + "  " + name + "\n") // sha256sum's format: `sha256sum -c` checks it
+	mf := packaging.File{Name: name + ".sha256", Role: "checksum", Size: int64(len(marker))}
+	if _, _, err := s.put(ctx, path.Join(dir, mf.Name), bytes.NewReader(marker), mf); err != nil {
+		return "", 0, 0, err
+	}
+	return sum, n, mf.Size, nil
+}
+
+// packageArchive is the archive of plan's files with m, completed with
+// their sizes and checksums, as its last entry.
+func packageArchive(ctx context.Context, kind string, m domain.Manifest, plan packaging.Plan) io.ReadCloser {
 	entries := make([]archive.Entry, len(plan.Files))
 	for i, f := range plan.Files {
 		entries[i] = archive.Entry{Name: f.Name, Source: f.Source, Size: f.Size}
@@ -213,19 +241,7 @@ func (s *sender) sendArchive(ctx context.Context, kind, dir, assetID string, m d
 		}
 		return manifestJSON(mm)
 	}
-	name := assetID + archive.Ext(kind)
-	stream := archive.Stream(ctx, kind, entries, packaging.ManifestName, last)
-	defer stream.Close()
-	sum, n, err := s.put(ctx, path.Join(dir, name), stream, packaging.File{Name: name, Role: "archive", Size: -1})
-	if err != nil {
-		return Result{}, err
-	}
-	marker := []byte(sum + "  " + name + "\n") // sha256sum's format: `sha256sum -c` checks it
-	mf := packaging.File{Name: name + ".sha256", Role: "checksum", Size: int64(len(marker))}
-	if _, _, err := s.put(ctx, path.Join(dir, mf.Name), bytes.NewReader(marker), mf); err != nil {
-		return Result{}, err
-	}
-	return Result{Files: 2, Bytes: n + mf.Size}, nil
+	return archive.Stream(ctx, kind, entries, packaging.ManifestName, last)
 }
 
 // sender writes the files of one delivery attempt.
