@@ -8,10 +8,18 @@
 #
 # Safe to run again: keys are kept, the test root is emptied, and a previous
 # sshd started from DIR is stopped first.
+#
+# The test suite's server allows SFTP only (ForceCommand internal-sftp).
+# SSHD_COMMANDS=1 lets the user run commands too, as a stock OpenSSH server
+# does, so that rclone can run md5sum/sha1sum on the server; scripts/bench.sh
+# starts such a server in a DIR of its own on another port:
+#
+#   SSHD_PORT=2223 SSHD_COMMANDS=1 scripts/sshd.sh /tmp/syndicate-bench-sshd
 set -euo pipefail
 
 DIR=${1:-/tmp/syndicate-sshd}
-PORT=2222
+PORT=${SSHD_PORT:-2222}
+COMMANDS=${SSHD_COMMANDS:-0}
 ADDR=127.0.0.1
 USERNAME=syndicate
 CONF=$DIR/sshd_config
@@ -61,8 +69,10 @@ UsePAM no
 StrictModes no
 DisableForwarding yes
 Subsystem sftp internal-sftp
-ForceCommand internal-sftp
 EOF
+if [[ $COMMANDS != 1 ]]; then
+	echo "ForceCommand internal-sftp" >>"$CONF"
+fi
 /usr/sbin/sshd -t -f "$CONF"
 
 # Stop the sshd a previous run started, and only that one.

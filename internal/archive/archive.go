@@ -51,6 +51,9 @@ type Sum struct {
 	SHA256 string
 }
 
+// copyBufSize is how much of a file is read, hashed and written at a time.
+const copyBufSize = 1 << 20
+
 // epoch is every entry's time, so the same files give the same bytes.
 var epoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
@@ -115,7 +118,9 @@ func addFile(aw entryWriter, e Entry) (Sum, error) {
 		return Sum{}, fmt.Errorf("archive: %s: %w", e.Name, err)
 	}
 	h, m := sha256.New(), digest.NewAsync(md5.New())
-	n, err := io.Copy(io.MultiWriter(dst, h, m), io.LimitReader(f, e.Size+1))
+	// Large writes: each one is a hand-over through the pipe to the
+	// uploader, and io.Copy's 32 KiB would make 32 of them per MiB.
+	n, err := io.CopyBuffer(io.MultiWriter(dst, h, m), io.LimitReader(f, e.Size+1), make([]byte, copyBufSize))
 	if err != nil {
 		m.Abort()
 		return Sum{}, fmt.Errorf("archive: %s: %w", e.Name, err)

@@ -33,10 +33,11 @@ func uploadOnceChild(args []string) int {
 	var t Target
 	t.AddFlags(fs)
 	name := fs.String("name", "", "")
-	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
+	kind := fs.String("archive", "", "")
+	if err := fs.Parse(args); err != nil || fs.NArg() < 1 {
 		return 2
 	}
-	r, err := UploadOnce(context.Background(), t, fs.Arg(0), *name, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	r, err := UploadOnce(context.Background(), t, *kind, fs.Args(), *name, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -234,4 +235,49 @@ func TestTimedRSSIsTheChilds(t *testing.T) {
 		t.Errorf("sleep's peak RSS = %d bytes; want its own few MiB, not this process's %d", smp.MaxRSS, SelfPeakRSS())
 	}
 	_ = big[len(big)-1]
+}
+
+// TestTransferLocalArchive: with --archive, Syndicate's archive built
+// while uploading and the one rclone uploads are the same bytes (Transfer
+// fails otherwise), the sizes are the archive's, and everything goes.
+func TestTransferLocalArchive(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts child processes")
+	}
+	for _, kind := range []string{"tar", "zip"} {
+		t.Run(kind, func(t *testing.T) {
+			tmp, dest, tools := t.TempDir(), t.TempDir(), t.TempDir()
+			rclone, _ := fakeRclone(t, tools)
+			var out strings.Builder
+			const size = 3<<20 + 5
+			sum, err := Transfer(context.Background(), Config{
+				Protocol: "local", Size: size, Runs: 1, Archive: kind, Rclone: rclone,
+				Target: Target{URL: "file://" + filepath.ToSlash(dest)},
+				Self:   []string{os.Args[0]}, SelfEnv: []string{childEnv + "=1"},
+				TempDir: tmp, Out: &out,
+			})
+			t.Log("\n" + out.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum.Size <= size || sum.Syndicate.Runs != 1 || sum.Rclone.Runs != 1 {
+				t.Errorf("summary = %+v, want the archive's size (over %d) and one run each", sum, size)
+			}
+			if !strings.HasPrefix(sum.Line(), "transfer local+"+kind+": syndicate ") {
+				t.Errorf("Line() = %q, want it to name the archive", sum.Line())
+			}
+			for _, dir := range []string{dest, tmp} {
+				if left, _ := os.ReadDir(dir); len(left) != 0 {
+					t.Errorf("%s still holds %v after the benchmark", dir, left)
+				}
+			}
+		})
+	}
+}
+
+func TestTransferBadArchive(t *testing.T) {
+	_, err := Transfer(context.Background(), Config{Protocol: "local", Size: 1, Runs: 1, Archive: "rar", TempDir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), `archive "rar"`) {
+		t.Fatalf("err = %v, want one naming the unknown archive kind", err)
+	}
 }

@@ -7,8 +7,12 @@
 // size check, rename) in a child process of the same binary, rclone with its
 // defaults, and rclone without its checksum. Each side runs as its own
 // process so its wall time and peak RSS (the child's Maxrss) are measured
-// the same way. It prints the medians and the ratios to rclone; it never
-// asserts a speed, because a shared two-core machine is too noisy for that.
+// the same way. It prints the medians and the ratios to rclone, and the load
+// average with every run; it never asserts a speed, because a shared
+// two-core machine is too noisy for that. With an archive kind, both sides
+// upload one archive of the generated files: Syndicate builds it while
+// uploading (workflow.UploadArchive), rclone uploads the same bytes written
+// beforehand (workflow.BenchArchive).
 //
 // Targets default to the servers the project's test scripts start
 // (scripts/sshd.sh, scripts/versitygw.sh, scripts/vsftpd.sh), read from the

@@ -57,7 +57,9 @@ func median(v []float64) float64 {
 
 // Summary is the result of one benchmark: the medians of each side.
 type Summary struct {
-	Protocol   string
+	Protocol string
+	// Archive is the archive kind uploaded, or "" for a plain file.
+	Archive    string
 	Size       int64
 	Syndicate  Median
 	Rclone     Median // rclone with its defaults
@@ -87,7 +89,7 @@ func mib(b int64) string { return strconv.FormatFloat(float64(b)/(1<<20), 'f', 0
 // rclone's two medians with Syndicate's rate as a ratio of each.
 func (s Summary) Line() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "transfer %s: syndicate %s MB/s (RSS %s MiB)", s.Protocol, mbps(s.Syndicate.MBps), mib(s.Syndicate.MaxRSS))
+	fmt.Fprintf(&b, "transfer %s: syndicate %s MB/s (RSS %s MiB)", s.name(), mbps(s.Syndicate.MBps), mib(s.Syndicate.MaxRSS))
 	if s.Rclone.Runs == 0 {
 		b.WriteString(", rclone not run")
 		return b.String()
@@ -101,10 +103,10 @@ func (s Summary) Line() string {
 // RSSLine gives the peak RSS of every side, which Line leaves out for rclone.
 func (s Summary) RSSLine() string {
 	if s.Rclone.Runs == 0 {
-		return fmt.Sprintf("rss %s: syndicate %s MiB", s.Protocol, mib(s.Syndicate.MaxRSS))
+		return fmt.Sprintf("rss %s: syndicate %s MiB", s.name(), mib(s.Syndicate.MaxRSS))
 	}
 	return fmt.Sprintf("rss %s: syndicate %s MiB, rclone default %s MiB, rclone no-checksum %s MiB (%s)",
-		s.Protocol, mib(s.Syndicate.MaxRSS), mib(s.Rclone.MaxRSS), mib(s.RcloneFast.MaxRSS), strings.Join(s.NoChecksumFlags, " "))
+		s.name(), mib(s.Syndicate.MaxRSS), mib(s.Rclone.MaxRSS), mib(s.RcloneFast.MaxRSS), strings.Join(s.NoChecksumFlags, " "))
 }
 
 // ParseSize reads a size such as 1GiB, 512MiB, 10GB, 4k or 1048576.
@@ -130,4 +132,13 @@ func ParseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("size %q: unknown unit %q", s, unit)
 	}
 	return int64(v * mult), nil
+}
+
+// name is the protocol, with the archive kind when one was uploaded:
+// "sftp", "sftp+tar".
+func (s Summary) name() string {
+	if s.Archive == "" {
+		return s.Protocol
+	}
+	return s.Protocol + "+" + s.Archive
 }

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,9 +16,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/syndicate-media/syndicate/internal/archive"
 	"github.com/syndicate-media/syndicate/internal/transport"
 	"github.com/syndicate-media/syndicate/internal/workflow"
 )
@@ -26,6 +31,11 @@ type Config struct {
 	Protocol string
 	Size     int64
 	Runs     int
+	// Archive (tar, tgz, zip), when set, makes the upload one archive of
+	// the generated files: Syndicate builds it while uploading, as a
+	// delivery with package.archive does; rclone uploads the same bytes,
+	// written beforehand.
+	Archive string
 	// Rclone is the rclone binary; "" runs the Syndicate side only.
 	Rclone string
 	// Target is where to upload; an empty URL means DefaultTarget.
@@ -52,9 +62,13 @@ type Report struct {
 }
 
 // UploadOnce is the Syndicate side, run in a child process: it opens the
-// transport for t and sends file to name exactly as a delivery sends a
-// file (workflow.Upload), timing both.
-func UploadOnce(ctx context.Context, t Target, file, name string, log *slog.Logger) (Report, error) {
+// transport for t and sends files[0] to name exactly as a delivery sends a
+// file (workflow.Upload), or with kind set, every file as one archive built
+// on the fly (workflow.UploadArchive), timing both.
+func UploadOnce(ctx context.Context, t Target, kind string, files []string, name string, log *slog.Logger) (Report, error) {
+	if kind == "" && len(files) != 1 {
+		return Report{}, fmt.Errorf("upload-once: one file, or --archive for %d", len(files))
+	}
 	opts, err := t.Options()
 	if err != nil {
 		return Report{}, err
@@ -65,16 +79,26 @@ func UploadOnce(ctx context.Context, t Target, file, name string, log *slog.Logg
 		return Report{}, err
 	}
 	defer tr.Close()
-	sum, err := workflow.Upload(ctx, log, tr, name, file, 0)
+	var (
+		sum string
+		n   int64
+	)
+	if kind != "" {
+		sum, n, err = workflow.UploadArchive(ctx, log, tr, name, kind, files)
+	} else {
+		sum, err = workflow.Upload(ctx, log, tr, name, files[0], 0)
+		if err == nil {
+			var fi os.FileInfo
+			fi, err = os.Stat(files[0])
+			if fi != nil {
+				n = fi.Size()
+			}
+		}
+	}
 	if err != nil {
 		return Report{}, err
 	}
-	elapsed := time.Since(start)
-	fi, err := os.Stat(file)
-	if err != nil {
-		return Report{}, err
-	}
-	return Report{Bytes: fi.Size(), Seconds: elapsed.Seconds(), SHA256: sum, MaxRSS: SelfPeakRSS()}, nil
+	return Report{Bytes: n, Seconds: time.Since(start).Seconds(), SHA256: sum, MaxRSS: SelfPeakRSS()}, nil
 }
 
 // side is one of the three ways a run uploads.
@@ -90,8 +114,9 @@ func (s side) String() string {
 	return [...]string{"syndicate", "rclone default", "rclone no-checksum"}[s]
 }
 
-func (s side) file(run int) string {
-	return fmt.Sprintf("bench-%s-%d.bin", [...]string{"syndicate", "rclone", "rclone-nocheck"}[s], run)
+// file is the name s uploads to in run; ext is ".bin" or the archive's.
+func (s side) file(run int, ext string) string {
+	return fmt.Sprintf("bench-%s-%d%s", [...]string{"syndicate", "rclone", "rclone-nocheck"}[s], run, ext)
 }
 
 // Transfer runs the benchmark and returns the medians; it prints each
@@ -112,6 +137,9 @@ func Transfer(ctx context.Context, cfg Config) (sum Summary, err error) {
 	}
 	if _, ok := Protocols[cfg.Protocol]; !ok {
 		return sum, fmt.Errorf("unknown protocol %q (have sftp, s3, ftp, http, local)", cfg.Protocol)
+	}
+	if cfg.Archive != "" && !archive.Valid(cfg.Archive) {
+		return sum, fmt.Errorf("archive %q: want one of %s", cfg.Archive, strings.Join(archive.Kinds, ", "))
 	}
 	if len(cfg.Self) == 0 {
 		exe, err := os.Executable()
@@ -161,12 +189,12 @@ func Transfer(ctx context.Context, cfg Config) (sum Summary, err error) {
 		}
 	}
 
-	src := filepath.Join(work, "source.bin")
-	if err := writeRandom(src, cfg.Size); err != nil {
+	in, err := prepare(ctx, cfg, work)
+	if err != nil {
 		return sum, err
 	}
-	fmt.Fprintf(cfg.Out, "bench transfer %s: %s random file, %d runs, to %s; %d CPUs%s\n",
-		cfg.Protocol, formatBytes(cfg.Size), cfg.Runs, u.Redacted(), runtime.NumCPU(), rcloneVersion(ctx, cfg.Rclone))
+	fmt.Fprintf(cfg.Out, "bench transfer %s: %s, %d runs, to %s; %d CPUs%s\n",
+		cfg.Protocol, in.what, cfg.Runs, u.Redacted(), runtime.NumCPU(), rcloneVersion(ctx, cfg.Rclone))
 
 	if rc != nil {
 		switch hs, err := rc.hashes(ctx); {
@@ -183,35 +211,46 @@ func Transfer(ctx context.Context, cfg Config) (sum Summary, err error) {
 		sides = append(sides, sideRclone, sideRcloneFast)
 	}
 	samples := map[side][]Sample{}
+	var loads []float64 // the 1-minute load average after each upload
 	for run := 1; run <= cfg.Runs; run++ {
 		// Rotate who goes first, so no side always gets the cold start.
 		for k := range sides {
 			s := sides[(k+run-1)%len(sides)]
-			name := s.file(run)
+			name := s.file(run, in.ext)
 			var smp Sample
 			if s == sideSyndicate {
-				smp, err = runSyndicate(ctx, cfg, t, src, name)
+				var got string
+				smp, got, err = runSyndicate(ctx, cfg, t, in.sources, name)
+				if err == nil && in.sha256 != "" && got != in.sha256 {
+					err = fmt.Errorf("the archive built while uploading has sha256 %s, the one rclone uploads %s: not the same bytes", got, in.sha256)
+				}
 			} else {
-				smp, err = runRclone(ctx, rc, src, name, s == sideRcloneFast)
+				smp, err = runRclone(ctx, rc, in.upload, name, s == sideRcloneFast)
 			}
 			cleanup(ctx, tr, name)
 			if err != nil {
 				return sum, fmt.Errorf("run %d, %s: %w", run, s, err)
 			}
-			if smp.Bytes != cfg.Size {
-				return sum, fmt.Errorf("run %d, %s: uploaded %d bytes, want %d", run, s, smp.Bytes, cfg.Size)
+			if smp.Bytes != in.size {
+				return sum, fmt.Errorf("run %d, %s: uploaded %d bytes, want %d", run, s, smp.Bytes, in.size)
 			}
 			samples[s] = append(samples[s], smp)
-			fmt.Fprintf(cfg.Out, "  run %d %-19s %7.1f MB/s  %6.2fs  max RSS %s MiB\n", run, s.String()+":", smp.MBps(), smp.Wall.Seconds(), mib(smp.MaxRSS))
+			load := loadAverage()
+			loads = append(loads, load)
+			fmt.Fprintf(cfg.Out, "  run %d %-19s %7.1f MB/s  %6.2fs  max RSS %s MiB  load %.1f\n", run, s.String()+":", smp.MBps(), smp.Wall.Seconds(), mib(smp.MaxRSS), load)
 		}
 	}
-	sum = Summary{Protocol: cfg.Protocol, Size: cfg.Size, Syndicate: MedianOf(samples[sideSyndicate]),
+	sum = Summary{Protocol: cfg.Protocol, Archive: cfg.Archive, Size: in.size, Syndicate: MedianOf(samples[sideSyndicate]),
 		Rclone: MedianOf(samples[sideRclone]), RcloneFast: MedianOf(samples[sideRcloneFast])}
 	if rc != nil {
 		sum.NoChecksumFlags = rc.fast
 	}
 	fmt.Fprintln(cfg.Out, sum.Line())
 	fmt.Fprintln(cfg.Out, sum.RSSLine())
+	if len(loads) > 0 && loads[0] >= 0 {
+		fmt.Fprintf(cfg.Out, "load %s: 1-minute load average %.1f to %.1f during the runs, on %d CPUs\n",
+			sum.name(), slices.Min(loads), slices.Max(loads), runtime.NumCPU())
+	}
 	return sum, nil
 }
 
@@ -219,31 +258,89 @@ func Transfer(ctx context.Context, cfg Config) (sum Summary, err error) {
 // ignored: the file may never have been written.
 func cleanup(ctx context.Context, tr transport.Transport, name string) {
 	ctx = context.WithoutCancel(ctx)
-	_ = tr.Remove(ctx, name)
-	_ = tr.Remove(ctx, name+".bench.partial") // workflow.Upload's temporary name
+	for _, n := range []string{name, name + ".sha256"} { // an archive's checksum file
+		_ = tr.Remove(ctx, n)
+		_ = tr.Remove(ctx, n+".bench.partial") // workflow.Upload's temporary name
+	}
+}
+
+// input is what a run uploads.
+type input struct {
+	what    string   // for the heading
+	sources []string // Syndicate's: the file, or the files it archives
+	upload  string   // rclone's: the file, or the archive made beforehand
+	size    int64    // of upload
+	sha256  string   // of the archive; "" for a plain file
+	ext     string   // of the uploaded names
+}
+
+// prepare writes the random file(s) into work and, for an archive, the
+// archive rclone uploads: two files of half the size each, archived by
+// the same code (workflow.BenchArchive) Syndicate streams them with.
+func prepare(ctx context.Context, cfg Config, work string) (input, error) {
+	if cfg.Archive == "" {
+		src := filepath.Join(work, "source.bin")
+		if err := writeRandom(src, cfg.Size); err != nil {
+			return input{}, err
+		}
+		return input{what: formatBytes(cfg.Size) + " random file", sources: []string{src}, upload: src, size: cfg.Size, ext: ".bin"}, nil
+	}
+	in := input{sources: []string{filepath.Join(work, "media-1.bin"), filepath.Join(work, "media-2.bin")}, ext: archive.Ext(cfg.Archive)}
+	for i, size := range []int64{cfg.Size / 2, cfg.Size - cfg.Size/2} {
+		if err := writeRandom(in.sources[i], size); err != nil {
+			return input{}, err
+		}
+	}
+	in.upload = filepath.Join(work, "package"+in.ext)
+	stream, err := workflow.BenchArchive(ctx, cfg.Archive, in.sources)
+	if err != nil {
+		return input{}, err
+	}
+	defer stream.Close()
+	f, err := os.Create(in.upload)
+	if err != nil {
+		return input{}, err
+	}
+	h := sha256.New()
+	in.size, err = io.Copy(io.MultiWriter(f, h), stream)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return input{}, fmt.Errorf("archive for rclone: %w", err)
+	}
+	in.sha256 = hex.EncodeToString(h.Sum(nil))
+	in.what = fmt.Sprintf("%s of 2 random files (%s in all), built while uploading; rclone uploads the same %d bytes, archived beforehand",
+		cfg.Archive, formatBytes(cfg.Size), in.size)
+	return in, nil
 }
 
 // runSyndicate runs `syndicate bench upload-once` and measures it as a
-// whole: wall time from start to exit, and the child's peak RSS.
-func runSyndicate(ctx context.Context, cfg Config, t Target, src, name string) (Sample, error) {
-	args := append(append(append([]string{}, cfg.Self[1:]...), t.Args()...), "--name", name, src)
+// whole: wall time from start to exit, and the child's peak RSS. It also
+// returns the sha256 the child computed.
+func runSyndicate(ctx context.Context, cfg Config, t Target, sources []string, name string) (Sample, string, error) {
+	args := append(append([]string{}, cfg.Self[1:]...), t.Args()...)
+	if cfg.Archive != "" {
+		args = append(args, "--archive", cfg.Archive)
+	}
+	args = append(append(args, "--name", name), sources...)
 	cmd := exec.CommandContext(ctx, cfg.Self[0], args...)
 	cmd.Env = append(append(os.Environ(), cfg.SelfEnv...), t.Env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	smp, err := timed(cmd)
 	if err != nil {
-		return smp, fmt.Errorf("%w: %s", err, strings.TrimSpace(stderr.String()))
+		return smp, "", fmt.Errorf("%w: %s", err, strings.TrimSpace(stderr.String()))
 	}
 	var r Report
 	if err := json.Unmarshal(lastLine(stdout.Bytes()), &r); err != nil {
-		return smp, fmt.Errorf("upload-once printed %q: %w", stdout.String(), err)
+		return smp, "", fmt.Errorf("upload-once printed %q: %w", stdout.String(), err)
 	}
 	smp.Bytes = r.Bytes
 	if r.MaxRSS > 0 {
 		smp.MaxRSS = r.MaxRSS // exact; see timed
 	}
-	return smp, nil
+	return smp, r.SHA256, nil
 }
 
 func runRclone(ctx context.Context, rc *rcloneRemote, src, name string, fast bool) (Sample, error) {
@@ -261,6 +358,24 @@ func runRclone(ctx context.Context, rc *rcloneRemote, src, name string, fast boo
 	}
 	smp.Bytes = fi.Size()
 	return smp, nil
+}
+
+// loadAverage is the 1-minute load average (Linux), or -1: on a shared
+// machine it says how much the other work weighed on a figure.
+func loadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return -1
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return -1
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return -1
+	}
+	return v
 }
 
 func lastLine(b []byte) []byte {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,11 +19,12 @@ import (
 )
 
 const benchUsage = `Usage:
-  syndicate bench transfer --protocol sftp|s3|ftp|http|local [--size 1GiB] [--runs 3] [--rclone PATH]
-                           [--target URL --secret REF --host-key SHA256:... | --known-hosts FILE]
+  syndicate bench transfer --protocol sftp|s3|ftp|http|local [--size 1GiB] [--runs 3] [--archive tar|tgz|zip]
+                           [--rclone PATH] [--target URL --secret REF --host-key SHA256:... | --known-hosts FILE]
   syndicate bench intake [--count 100000] [--duration 0] [--clients 64] [--batch N] [--database postgres://...] [--cpuprofile FILE]
   syndicate bench deliveries [--workers 1,2,3] [--deliveries 200] [--partners 4] [--size 64KiB] [--postgres URL]
-  syndicate bench upload-once --target URL [--secret REF ...] --name NAME FILE   (the Syndicate side, run by transfer)`
+  syndicate bench upload-once --target URL [--secret REF ...] [--archive KIND] --name NAME FILE...
+                           (the Syndicate side, run by transfer)`
 
 // defaultRclone is where scripts/bench.sh installs rclone.
 const defaultRclone = "/var/cache/syndicate/bin/rclone"
@@ -53,6 +55,7 @@ func benchTransfer(ctx context.Context, env *Env, args []string) error {
 	runs := fs.Int("runs", 3, "runs; each uploads with Syndicate, rclone default and rclone without checksum")
 	rclone := fs.String("rclone", "", "rclone binary (default: rclone on PATH, else "+defaultRclone+")")
 	tmp := fs.String("tmp", "", "directory for the generated file (default $TMPDIR or /tmp)")
+	kind := fs.String("archive", "", "upload one archive (tar, tgz or zip) of two random files of half the size, built while uploading; rclone uploads the same archive made beforehand")
 	var t bench.Target
 	t.AddFlags(fs)
 	if err := parse(fs, args); err != nil {
@@ -76,7 +79,7 @@ func benchTransfer(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	_, err = bench.Transfer(ctx, bench.Config{Protocol: *protocol, Size: n, Runs: *runs, Rclone: bin, Target: t,
+	_, err = bench.Transfer(ctx, bench.Config{Protocol: *protocol, Size: n, Runs: *runs, Archive: *kind, Rclone: bin, Target: t,
 		TempDir: *tmp, Getenv: env.Getenv, Out: env.Stdout})
 	return err
 }
@@ -100,19 +103,28 @@ func findRclone(flagValue string) (string, error) {
 }
 
 func benchUploadOnce(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "bench upload-once", "bench upload-once --target URL [flags] --name NAME FILE")
+	fs := newFlags(env, "bench upload-once", "bench upload-once --target URL [flags] --name NAME FILE...")
 	var t bench.Target
 	t.AddFlags(fs)
 	name := fs.String("name", "", "name to upload to, relative to the target")
+	kind := fs.String("archive", "", "upload the files as one archive (tar, tgz, zip) built while uploading, as a delivery with package.archive does")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the upload to this file (go tool pprof reads it)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if t.URL == "" || *name == "" || fs.NArg() != 1 {
+	if t.URL == "" || *name == "" || fs.NArg() < 1 || (*kind == "" && fs.NArg() != 1) {
 		fs.Usage()
 		return errUsage
 	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	r, err := bench.UploadOnce(ctx, t, fs.Arg(0), *name, log)
+	r, err := bench.UploadOnce(ctx, t, *kind, fs.Args(), *name, log)
 	if err != nil {
 		return err
 	}
@@ -176,4 +188,17 @@ func benchDeliveries(ctx context.Context, env *Env, args []string) error {
 	_, err = bench.Deliveries(ctx, bench.DeliveriesConfig{Workers: counts, Deliveries: *n, Partners: *partners, Size: sz,
 		Postgres: *pg, Timeout: *timeout, TempDir: *tmp, Out: env.Stdout})
 	return err
+}
+
+// startCPUProfile profiles this process into file until stop is called.
+func startCPUProfile(file string) (stop func(), err error) {
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); _ = f.Close() }, nil
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
 	"os"
@@ -21,7 +22,6 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/syndicate-media/syndicate/internal/archive"
-	"github.com/syndicate-media/syndicate/internal/digest"
 	"github.com/syndicate-media/syndicate/internal/domain"
 	"github.com/syndicate-media/syndicate/internal/packaging"
 	"github.com/syndicate-media/syndicate/internal/secret"
@@ -162,13 +162,12 @@ func send(ctx context.Context, log *slog.Logger, policy *transport.Policy, j job
 		return res, err
 	}
 	for _, f := range plan.Files {
-		md5h := digest.NewAsync(md5.New()) // for the manifest, beside the sha256
+		md5h := md5.New() // for the manifest, beside the sha256, hashed in the pipeline
 		sum, _, err := snd.sendFile(ctx, path.Join(dir, f.Name), f, md5h)
 		if err != nil {
-			md5h.Abort()
 			return Result{}, err
 		}
-		md5sum := md5h.Sum()
+		md5sum := hex.EncodeToString(md5h.Sum(nil))
 		m.Files = append(m.Files, domain.ManifestFile{Name: f.Name, Role: f.Role, Size: f.Size, MD5: md5sum, SHA256: sum})
 		if j.Partner.Package.MD5Sidecars {
 			// md5sum's format: `md5sum -c NAME.md5` checks it.
@@ -222,6 +221,34 @@ func manifestJSON(m domain.Manifest) ([]byte, error) {
 // marker. The archive is built while it uploads; a resumed upload builds
 // it again and skips what the partner holds.
 func (s *sender) sendArchive(ctx context.Context, kind, dir, assetID string, m domain.Manifest, plan packaging.Plan) (Result, error) {
+	_, n, marker, err := s.putArchive(ctx, kind, dir, assetID+archive.Ext(kind), m, plan)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Files: 2, Bytes: n + marker}, nil
+}
+
+// putArchive sends the package's archive as dir/name, then its
+// NAME.sha256, and returns the archive's sha256 and size and the size of
+// NAME.sha256.
+func (s *sender) putArchive(ctx context.Context, kind, dir, name string, m domain.Manifest, plan packaging.Plan) (sum string, n, markerSize int64, err error) {
+	stream := packageArchive(ctx, kind, m, plan)
+	defer stream.Close()
+	sum, n, err = s.put(ctx, path.Join(dir, name), stream, packaging.File{Name: name, Role: "archive", Size: -1})
+	if err != nil {
+		return "", 0, 0, err
+	}
+	marker := []byte(sum + "  " + name + "\n") // sha256sum's format: `sha256sum -c` checks it
+	mf := packaging.File{Name: name + ".sha256", Role: "checksum", Size: int64(len(marker))}
+	if _, _, err := s.put(ctx, path.Join(dir, mf.Name), bytes.NewReader(marker), mf); err != nil {
+		return "", 0, 0, err
+	}
+	return sum, n, mf.Size, nil
+}
+
+// packageArchive is the archive of plan's files with m, completed with
+// their sizes and checksums, as its last entry.
+func packageArchive(ctx context.Context, kind string, m domain.Manifest, plan packaging.Plan) io.ReadCloser {
 	entries := make([]archive.Entry, len(plan.Files))
 	for i, f := range plan.Files {
 		entries[i] = archive.Entry{Name: f.Name, Source: f.Source, Size: f.Size}
@@ -233,19 +260,7 @@ func (s *sender) sendArchive(ctx context.Context, kind, dir, assetID string, m d
 		}
 		return manifestJSON(mm)
 	}
-	name := assetID + archive.Ext(kind)
-	stream := archive.Stream(ctx, kind, entries, packaging.ManifestName, last)
-	defer stream.Close()
-	sum, n, err := s.put(ctx, path.Join(dir, name), stream, packaging.File{Name: name, Role: "archive", Size: -1})
-	if err != nil {
-		return Result{}, err
-	}
-	marker := []byte(sum + "  " + name + "\n") // sha256sum's format: `sha256sum -c` checks it
-	mf := packaging.File{Name: name + ".sha256", Role: "checksum", Size: int64(len(marker))}
-	if _, _, err := s.put(ctx, path.Join(dir, mf.Name), bytes.NewReader(marker), mf); err != nil {
-		return Result{}, err
-	}
-	return Result{Files: 2, Bytes: n + mf.Size}, nil
+	return archive.Stream(ctx, kind, entries, packaging.ManifestName, last)
 }
 
 // sender writes the files of one delivery attempt.
@@ -261,17 +276,16 @@ type sender struct {
 
 // sendFile streams one source file to name and returns its sha256 and size.
 // When md5h is not nil, it also sees every byte of the file.
-func (s *sender) sendFile(ctx context.Context, name string, f packaging.File, md5h io.Writer) (string, int64, error) {
+func (s *sender) sendFile(ctx context.Context, name string, f packaging.File, md5h hash.Hash) (string, int64, error) {
 	src, err := os.Open(f.Source)
 	if err != nil {
 		return "", 0, transport.Permanent(fmt.Errorf("source %s: %w", f.Name, err))
 	}
 	defer src.Close()
-	var r io.Reader = src
 	if md5h != nil {
-		r = io.TeeReader(src, md5h)
+		return s.put(ctx, name, src, f, md5h)
 	}
-	return s.put(ctx, name, r, f)
+	return s.put(ctx, name, src, f)
 }
 
 // put writes src to a temporary name, checks size and checksum, and
@@ -280,9 +294,12 @@ func (s *sender) sendFile(ctx context.Context, name string, f packaging.File, md
 // interrupted attempt, it continues from there, hashing the part already
 // sent from the local source (a generated stream is generated again). It
 // returns the sha256 and size of the whole file; f.Size -1 means the size
-// is known only at the end.
-func (s *sender) put(ctx context.Context, name string, src io.Reader, f packaging.File) (string, int64, error) {
-	h := sha256.New()
+// is known only at the end. extra hashes see every byte of the file too.
+// The source is read ahead and hashed on goroutines of their own (see
+// pipeline), so reading and hashing overlap the transport's work.
+func (s *sender) put(ctx context.Context, name string, src io.Reader, f packaging.File, extra ...hash.Hash) (string, int64, error) {
+	pl := newPipeline(ctx, src, f.Size, append([]hash.Hash{sha256.New()}, extra...)...)
+	defer pl.Close()
 	target := name
 	rn, canRename := s.tr.(transport.Renamer)
 	if canRename {
@@ -296,13 +313,16 @@ func (s *sender) put(ctx context.Context, name string, src io.Reader, f packagin
 		}
 	}
 	if off > 0 {
-		if _, err := io.CopyN(h, src, off); err != nil {
+		if _, err := pl.Discard(off); err != nil {
+			if cerr := ctx.Err(); cerr != nil {
+				return "", 0, cerr
+			}
 			return "", 0, transport.Permanent(fmt.Errorf("source %s: %w", f.Name, err))
 		}
 		s.sent.Add(off)
 		s.log.Info("resuming upload", "file", name, "offset", off, "size", f.Size)
 	}
-	cr := &countingReader{r: io.TeeReader(src, h), ctx: ctx, lim: s.lim, sent: s.sent, n: off}
+	cr := &countingReader{r: pl, ctx: ctx, lim: s.lim, sent: s.sent, n: off}
 	var err error
 	if off > 0 {
 		err = rs.PutFrom(ctx, target, off, cr, f.Size)
@@ -312,7 +332,7 @@ func (s *sender) put(ctx context.Context, name string, src io.Reader, f packagin
 	if err != nil {
 		return "", 0, err
 	}
-	sum := hex.EncodeToString(h.Sum(nil))
+	sum := hex.EncodeToString(pl.Sums()[0])
 	if f.Size >= 0 && cr.n != f.Size {
 		return "", 0, transport.Permanent(fmt.Errorf("source %s changed: read %d bytes, package planned %d", f.Name, cr.n, f.Size))
 	}
@@ -376,14 +396,9 @@ func Upload(ctx context.Context, log *slog.Logger, tr transport.Transport, name,
 		return "", err
 	}
 	s := &sender{log: log, tr: tr, lim: limiter(bytesPerSecond), sent: new(atomic.Int64), tag: "bench"}
-	md5h := digest.NewAsync(md5.New()) // as a delivery computes it for the manifest
+	md5h := md5.New() // as a delivery computes it for the manifest
 	sum, _, err := s.sendFile(ctx, name, packaging.File{Name: path.Base(name), Role: "bench", Size: fi.Size(), Source: source}, md5h)
-	if err != nil {
-		md5h.Abort()
-		return "", err
-	}
-	md5h.Sum()
-	return sum, nil
+	return sum, err
 }
 
 // limiter caps a transfer at bytesPerSecond (nil: no cap), with a burst
