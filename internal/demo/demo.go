@@ -144,7 +144,11 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 	report(o.Out, final, failures)
-	fmt.Fprintf(o.Out, "\nFiles landed in:\n  %s\n  %s\nDemo took %.1fs.\n", sftpRoot, profiles[1].Destination.URL, time.Since(start).Seconds())
+	fmt.Fprintf(o.Out, "\nFiles landed in:\n  %s\n", sftpRoot)
+	for _, p := range profiles[1:] {
+		fmt.Fprintf(o.Out, "  %s\n", p.Destination.URL)
+	}
+	fmt.Fprintf(o.Out, "Demo took %.1fs.\n", time.Since(start).Seconds())
 	if o.Keep {
 		fmt.Fprintf(o.Out, "\nServer still running (Ctrl-C to stop):\n  export SYNDICATE_URL=%s SYNDICATE_TOKEN=%s\n  go run ./cmd/syndicate deliveries list\n", srv.URL, token)
 		<-ctx.Done()
