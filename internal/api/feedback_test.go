@@ -10,6 +10,7 @@ import (
 
 	"github.com/syndicate-media/syndicate/internal/domain"
 	"github.com/syndicate-media/syndicate/internal/feedback"
+	"github.com/syndicate-media/syndicate/internal/secret"
 	"github.com/syndicate-media/syndicate/internal/store"
 	"github.com/syndicate-media/syndicate/internal/store/storetest"
 )
@@ -122,7 +123,7 @@ func TestFeedbackRefusals(t *testing.T) {
 	expired := f.key(t, "acme", `{"expires_in":"1ms"}`)
 	keys, _ := f.srv.Store.ListPartnerKeys(context.Background(), "acme")
 	for _, k := range keys {
-		if feedback.HashKey(revoked) == k.Hash {
+		if secret.HashToken(revoked) == k.Hash {
 			if code, _ := f.do(t, "DELETE", "/v1/partners/acme/keys/"+k.ID, token, "", ""); code != 200 {
 				t.Fatal("revoke failed")
 			}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/syndicate-media/syndicate/internal/secret"
 	"github.com/syndicate-media/syndicate/internal/store"
 )
 
@@ -30,7 +31,7 @@ func (s *Service) CreateKey(ctx context.Context, partnerID string, expiresIn tim
 	key := KeyPrefix + hex.EncodeToString(b)
 	id := make([]byte, 6)
 	_, _ = rand.Read(id)
-	k := store.PartnerKey{ID: "key_" + hex.EncodeToString(id), PartnerID: partnerID, Hash: HashKey(key), CreatedAt: s.Store.Now()}
+	k := store.PartnerKey{ID: "key_" + hex.EncodeToString(id), PartnerID: partnerID, Hash: secret.HashToken(key), CreatedAt: s.Store.Now()}
 	if expiresIn > 0 {
 		t := k.CreatedAt.Add(expiresIn)
 		k.ExpiresAt = &t
@@ -38,18 +39,12 @@ func (s *Service) CreateKey(ctx context.Context, partnerID string, expiresIn tim
 	return key, k, s.Store.AddPartnerKey(ctx, k)
 }
 
-// HashKey is how partner keys are stored.
-func HashKey(key string) string {
-	sum := sha256.Sum256([]byte(key))
-	return hex.EncodeToString(sum[:])
-}
-
 // Authenticate returns the partner whose valid key this is.
 func (s *Service) Authenticate(ctx context.Context, key string) (string, error) {
 	if !strings.HasPrefix(key, KeyPrefix) {
 		return "", fmt.Errorf("%w: not a partner key", ErrUnauthorized)
 	}
-	k, err := s.Store.PartnerKeyByHash(ctx, HashKey(key))
+	k, err := s.Store.PartnerKeyByHash(ctx, secret.HashToken(key))
 	if errors.Is(err, store.ErrNotFound) {
 		return "", fmt.Errorf("%w: unknown key", ErrUnauthorized)
 	}

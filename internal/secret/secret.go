@@ -7,6 +7,8 @@
 package secret
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -48,4 +50,13 @@ func Resolve(ref string) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("secret %q: unknown kind %q (have env, file, aws-ssm)", ref, kind)
 	}
+}
+
+// HashToken is how Syndicate stores every bearer credential it issues —
+// API tokens, partner API keys, transcoder callback tokens: the hex
+// sha256, never the value. They are 256-bit random values, so a fast
+// hash is enough.
+func HashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
 }

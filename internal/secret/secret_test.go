@@ -40,3 +40,10 @@ func TestResolveErrors(t *testing.T) {
 		t.Error("error leaks a secret")
 	}
 }
+
+func TestHashToken(t *testing.T) {
+	// sha256("abc"), hex: the stored form of every issued credential.
+	if got := HashToken("abc"); got != "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" {
+		t.Fatalf("HashToken(abc) = %s", got)
+	}
+}

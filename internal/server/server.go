@@ -25,6 +25,7 @@ import (
 	"github.com/syndicate-media/syndicate/internal/event"
 	"github.com/syndicate-media/syndicate/internal/feedback"
 	"github.com/syndicate-media/syndicate/internal/intake"
+	"github.com/syndicate-media/syndicate/internal/secret"
 	"github.com/syndicate-media/syndicate/internal/store"
 	"github.com/syndicate-media/syndicate/internal/telemetry"
 	"github.com/syndicate-media/syndicate/internal/transport"
@@ -244,7 +245,7 @@ func (s *Server) bootstrapToken(ctx context.Context, token string) error {
 		if len(token) < 16 {
 			return errors.New("api token: at least 16 characters")
 		}
-		return s.Store.AddToken(ctx, api.HashToken(token), "configured")
+		return s.Store.AddToken(ctx, secret.HashToken(token), "configured")
 	}
 	n, err := s.Store.CountTokens(ctx)
 	if err != nil || n > 0 {
@@ -253,7 +254,7 @@ func (s *Server) bootstrapToken(ctx context.Context, token string) error {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b)
 	s.NewToken = "syn_" + hex.EncodeToString(b)
-	return s.Store.AddToken(ctx, api.HashToken(s.NewToken), "generated")
+	return s.Store.AddToken(ctx, secret.HashToken(s.NewToken), "generated")
 }
 
 // Wait blocks until the HTTP server stops.

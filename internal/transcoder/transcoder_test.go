@@ -8,13 +8,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/syndicate-media/syndicate/internal/secret"
 	"github.com/syndicate-media/syndicate/internal/transcoder"
 )
 
 func TestToken(t *testing.T) {
 	a, ha := transcoder.NewToken()
 	b, _ := transcoder.NewToken()
-	if a == b || !transcoder.ValidToken(a) || transcoder.HashToken(a) != ha || strings.Contains(ha, a) {
+	if a == b || !transcoder.ValidToken(a) || secret.HashToken(a) != ha || strings.Contains(ha, a) {
 		t.Fatalf("tokens %q %q hash %q", a, b, ha)
 	}
 	for _, bad := range []string{"", "short", strings.Repeat("A", 44), "../../etc/passwd", a + "x"} {

@@ -6,7 +6,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/syndicate-media/syndicate/internal/api"
+	"github.com/syndicate-media/syndicate/internal/secret"
 )
 
 const (
@@ -106,7 +106,7 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	token := strings.TrimSpace(r.PostFormValue("token"))
-	hash := api.HashToken(token)
+	hash := secret.HashToken(token)
 	ok, err := u.store.TokenExists(r.Context(), hash)
 	if err != nil {
 		u.internal(w, r, nil, err)

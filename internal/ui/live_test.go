@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/syndicate-media/syndicate/internal/api"
 	"github.com/syndicate-media/syndicate/internal/domain"
+	"github.com/syndicate-media/syndicate/internal/secret"
 	"github.com/syndicate-media/syndicate/internal/store/storetest"
 )
 
@@ -23,7 +23,7 @@ import (
 func TestLiveStream(t *testing.T) {
 	ctx := context.Background()
 	st := storetest.Open(t, storetest.SQLite(t))
-	if err := st.AddToken(ctx, api.HashToken("live-token-0123456789"), "test"); err != nil {
+	if err := st.AddToken(ctx, secret.HashToken("live-token-0123456789"), "test"); err != nil {
 		t.Fatal(err)
 	}
 	now := st.Now()
@@ -39,7 +39,7 @@ func TestLiveStream(t *testing.T) {
 	srv.Start()
 	defer srv.Close()
 
-	s := u.sessions.create(api.HashToken("live-token-0123456789"))
+	s := u.sessions.create(secret.HashToken("live-token-0123456789"))
 	req, _ := http.NewRequest("GET", srv.URL+"/deliveries/d-1/events", nil)
 	req.AddCookie(&http.Cookie{Name: sessionCookie, Value: s.id})
 	resp, err := http.DefaultClient.Do(req)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/syndicate-media/syndicate/internal/domain"
 	"github.com/syndicate-media/syndicate/internal/packaging"
+	"github.com/syndicate-media/syndicate/internal/secret"
 	"github.com/syndicate-media/syndicate/internal/store"
 	"github.com/syndicate-media/syndicate/internal/telemetry"
 	"github.com/syndicate-media/syndicate/internal/transcoder"
@@ -239,7 +240,7 @@ func (e *Engine) Callback(ctx context.Context, token string, msg transcoder.Call
 	}()
 	st := e.steps.store
 	err = st.InTx(ctx, func(tx *sql.Tx) error {
-		c, err := st.GetCallbackTx(ctx, tx, transcoder.HashToken(token))
+		c, err := st.GetCallbackTx(ctx, tx, secret.HashToken(token))
 		if errors.Is(err, store.ErrNotFound) {
 			return transcoder.ErrCallbackUnknown
 		}
