@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +9,8 @@ import (
 	"net/http"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/syndicate-media/syndicate/internal/strictjson"
 )
 
 // decode reads a JSON (or, where yamlOK, YAML) body into v, refusing
@@ -54,32 +55,11 @@ func decodeBody(w http.ResponseWriter, r *http.Request, body []byte, v any, yaml
 		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json"+map[bool]string{true: " or application/yaml"}[yamlOK])
 		return false
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		writeError(w, http.StatusBadRequest, "malformed_json", jsonError(err))
-		return false
-	}
-	if dec.More() {
-		writeError(w, http.StatusBadRequest, "malformed_json", "unexpected data after the JSON document")
+	if err := strictjson.Decode(body, v); err != nil {
+		writeError(w, http.StatusBadRequest, "malformed_json", err.Error())
 		return false
 	}
 	return true
-}
-
-// jsonError words a decode error for a human: where, and what was expected.
-func jsonError(err error) string {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syn):
-		return fmt.Sprintf("invalid JSON at byte %d: %v", syn.Offset, err)
-	case errors.As(err, &typ):
-		return fmt.Sprintf("field %q: expected %s, got %s", typ.Field, typ.Type, typ.Value)
-	case errors.Is(err, io.EOF):
-		return "empty body: expected a JSON document"
-	}
-	return err.Error()
 }
 
 // yamlToJSON converts one YAML document to JSON so that both go through the

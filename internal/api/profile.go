@@ -9,6 +9,7 @@ import (
 
 	"github.com/syndicate-media/syndicate/internal/domain"
 	"github.com/syndicate-media/syndicate/internal/partner"
+	"github.com/syndicate-media/syndicate/internal/strictjson"
 )
 
 // PartnerError is the 422 answer to a partner profile that is not valid:
@@ -42,7 +43,7 @@ func readPartner(w http.ResponseWriter, r *http.Request) (domain.Partner, bool) 
 	case "application/yaml", "application/x-yaml", "text/yaml":
 	case "", "application/json":
 		if err := json.Unmarshal(body, new(any)); err != nil {
-			writeError(w, http.StatusBadRequest, "malformed_json", jsonError(err))
+			writeError(w, http.StatusBadRequest, "malformed_json", strictjson.Describe(err))
 			return domain.Partner{}, false
 		}
 		syntaxCode = "malformed_json"

@@ -1,11 +1,9 @@
 package intake
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
+
+	"github.com/syndicate-media/syndicate/internal/strictjson"
 )
 
 // MaxBatch is the most notifications one batch request may carry.
@@ -55,36 +53,10 @@ func ParseBatch(body []byte) ([]BatchItem, error) {
 	return out, nil
 }
 
-// strict decodes one JSON document into v, refusing unknown fields and
-// trailing data.
+// strict decodes one JSON document into v (strictjson), as an *Error.
 func strict(body []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return &Error{Code: CodeMalformed, Message: jsonError(err)}
-	}
-	if dec.More() {
-		return &Error{Code: CodeMalformed, Message: "unexpected data after the JSON document"}
-	}
-	// More is false at the end and at a closing bracket; only the end is
-	// good.
-	if _, err := dec.Token(); err != io.EOF {
-		return &Error{Code: CodeMalformed, Message: "unexpected data after the JSON document"}
+	if err := strictjson.Decode(body, v); err != nil {
+		return &Error{Code: CodeMalformed, Message: err.Error()}
 	}
 	return nil
-}
-
-// jsonError words a decode error for a human: where, and what was expected.
-func jsonError(err error) string {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syn):
-		return fmt.Sprintf("invalid JSON at byte %d: %v", syn.Offset, err)
-	case errors.As(err, &typ):
-		return fmt.Sprintf("field %q: expected %s, got %s", typ.Field, typ.Type, typ.Value)
-	case errors.Is(err, io.EOF):
-		return "empty body: expected a JSON document"
-	}
-	return err.Error()
 }
