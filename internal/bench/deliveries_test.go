@@ -16,6 +16,7 @@ func TestDeliveriesRefusesBadInput(t *testing.T) {
 		"--deliveries 5001: want 1-5000":         func(c *DeliveriesConfig) { c.Deliveries = 5001 },
 		"--partners 0: want 1-32":                func(c *DeliveriesConfig) { c.Partners = 0 },
 		"--size 67108865: want at most 64MiB":    func(c *DeliveriesConfig) { c.Size = 64<<20 + 1 },
+		// The connection error names the server with the password masked.
 		"postgres postgres://u:xxxxx@127.0.0.1:": func(c *DeliveriesConfig) { c.Postgres = "postgres://u:secret@127.0.0.1:1/db?connect_timeout=2" },
 	} {
 		c := ok

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 )
 
 // VideoSpec is the video a partner's package carries: the rendition of
@@ -82,10 +83,10 @@ func (v VideoSpec) Resolved() VideoSpec {
 		v.Transcoder = "ffmpeg"
 	}
 	if v.Timeout == 0 {
-		v.Timeout = Duration(6 * 60 * 60 * 1e9)
+		v.Timeout = Duration(6 * time.Hour)
 	}
 	if v.HeartbeatTimeout == 0 {
-		v.HeartbeatTimeout = Duration(10 * 60 * 1e9)
+		v.HeartbeatTimeout = Duration(10 * time.Minute)
 	}
 	return v
 }

@@ -25,6 +25,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/syndicate-media/syndicate/internal/packaging"
 	"github.com/syndicate-media/syndicate/internal/transcoder"
 	"github.com/syndicate-media/syndicate/internal/video"
 )
@@ -103,7 +104,7 @@ func check(j transcoder.Job) error {
 		return errors.New("id: required")
 	}
 	for field, u := range map[string]string{"source.uri": j.Source.URI, "output_uri": j.OutputURI} {
-		if _, err := localPath(u); err != nil {
+		if _, err := packaging.LocalPath(u); err != nil {
 			return fmt.Errorf("%s: %w", field, err)
 		}
 	}
@@ -117,8 +118,8 @@ func check(j transcoder.Job) error {
 // run transcodes, with heartbeats, and calls back with the outcome.
 func (s *Service) run(ctx context.Context, j transcoder.Job, traceparent string) {
 	log := s.Log.With("job", j.ID)
-	src, _ := localPath(j.Source.URI)
-	dst, _ := localPath(j.OutputURI)
+	src, _ := packaging.LocalPath(j.Source.URI)
+	dst, _ := packaging.LocalPath(j.OutputURI)
 	var mu sync.Mutex
 	progress := 0.0
 	hb := time.Duration(j.HeartbeatInterval)
@@ -227,13 +228,4 @@ func (s *Service) Close() {
 	s.stop()
 	s.mu.Unlock()
 	s.wg.Wait()
-}
-
-// localPath accepts file:// URLs and absolute paths.
-func localPath(u string) (string, error) {
-	p, err := url.Parse(u)
-	if err != nil || p.Scheme != "file" || (p.Host != "" && p.Host != "localhost") || !filepath.IsAbs(p.Path) {
-		return "", fmt.Errorf("%q: this service reads and writes local files only (file:///path)", u)
-	}
-	return filepath.Clean(p.Path), nil
 }
