@@ -93,6 +93,20 @@ func TestService(t *testing.T) {
 		t.Fatalf("final callback %+v", final)
 	}
 
+	// It sent heartbeats while it worked (the first callbacks met a
+	// Syndicate answering 503 and were retried).
+	rec.mu.Lock()
+	beats := 0
+	for _, c := range rec.got {
+		if c.Status == transcoder.StatusHeartbeat && c.Progress >= 0 && c.Progress <= 1 {
+			beats++
+		}
+	}
+	rec.mu.Unlock()
+	if beats == 0 {
+		t.Errorf("no heartbeat reached Syndicate during a transcode with a 50 ms heartbeat interval")
+	}
+
 	broken := filepath.Join(dir, "broken.mp4")
 	os.WriteFile(broken, []byte("not a video"), 0o644)
 	job.ID, job.Source.URI = "job-3", "file://"+broken
