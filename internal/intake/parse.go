@@ -13,9 +13,20 @@ const MaxBatch = 1000
 // trailing data and wrong types are refused) and validates it. Every
 // refusal is an *Error: malformed_json or invalid_request.
 func ParseNotification(body []byte) (Request, error) {
+	return ParseNotificationKeyed(body, "")
+}
+
+// ParseNotificationKeyed is ParseNotification for a body that arrived with
+// an id of its own (a queue message id): a notification without an
+// idempotency key gets key, so a redelivered message replays the first
+// answer.
+func ParseNotificationKeyed(body []byte, key string) (Request, error) {
 	var req Request
 	if err := strict(body, &req); err != nil {
 		return Request{}, err
+	}
+	if req.IdempotencyKey == "" {
+		req.IdempotencyKey = key
 	}
 	if err := validate(&req); err != nil {
 		return Request{}, err

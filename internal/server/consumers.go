@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,19 +31,13 @@ func (s intakeSink) Submit(ctx context.Context, body []byte) error {
 	if len(body) > maxQueueBody {
 		return consumer.Poisonf("body is over %d bytes", maxQueueBody)
 	}
-	req, err := intake.ParseNotification(body)
+	req, err := intake.ParseNotificationKeyed(body, consumer.MessageID(ctx))
 	var ie *intake.Error
 	if errors.As(err, &ie) {
 		return consumer.Poisonf("%s: %s", ie.Code, ie.Message)
 	}
 	if err != nil {
 		return consumer.Poisonf("malformed_json: %v", err)
-	}
-	var sent struct {
-		Key string `json:"idempotency_key"`
-	}
-	if json.Unmarshal(body, &sent) == nil && sent.Key == "" {
-		req.IdempotencyKey = consumer.MessageID(ctx) // not the one parsing made up
 	}
 	// Accepted is committed: the decider takes it from there, as for the
 	// API (an unknown asset then fails the notification, visible at
