@@ -170,27 +170,33 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if st.Dialect == store.Postgres && cfg.Role != "api" {
 		lease = member // workers share the database: fence off work another may take over
 	}
-	s.Engine, err = workflow.New(ctx, st, workflow.Config{
-		WorkDir: filepath.Join(cfg.DataDir, "work"), ExecutorID: cfg.ExecutorID, Logger: log, Policy: policy,
-		APIOnly: cfg.Role == "api", Telemetry: s.Telemetry, Redecider: decider,
-		Transcoder: workflow.TranscoderConfig{URL: cfg.TranscoderURL, CallbackBase: cfg.PublicURL}, Blob: s.blob, Lease: lease,
-	})
-	if err != nil {
-		s.closeBlob()
-		_ = s.Telemetry.Close()
-		st.Close()
-		return nil, err
-	}
+	// Listen before the engine starts: workflows it recovers may submit a
+	// transcode job at once, and the job's callback URL is this address
+	// unless --public-url says otherwise.
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
-		_ = s.Engine.Shutdown(time.Second)
 		s.closeBlob()
 		_ = s.Telemetry.Close()
 		st.Close()
 		return nil, fmt.Errorf("listen %s: %w", cfg.Addr, err)
 	}
 	s.URL = "http://" + ln.Addr().String()
-	s.Engine.SetCallbackBase(s.URL)
+	callbackBase := cfg.PublicURL
+	if callbackBase == "" {
+		callbackBase = s.URL
+	}
+	s.Engine, err = workflow.New(ctx, st, workflow.Config{
+		WorkDir: filepath.Join(cfg.DataDir, "work"), ExecutorID: cfg.ExecutorID, Logger: log, Policy: policy,
+		APIOnly: cfg.Role == "api", Telemetry: s.Telemetry, Redecider: decider,
+		Transcoder: workflow.TranscoderConfig{URL: cfg.TranscoderURL, CallbackBase: callbackBase}, Blob: s.blob, Lease: lease,
+	})
+	if err != nil {
+		ln.Close()
+		s.closeBlob()
+		_ = s.Telemetry.Close()
+		st.Close()
+		return nil, err
+	}
 	if cfg.Intake.Owner == "" {
 		cfg.Intake.Owner = cfg.ExecutorID
 	}

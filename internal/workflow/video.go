@@ -34,18 +34,11 @@ type TranscoderConfig struct {
 	// for the external transcoder fail with a clear reason.
 	URL string
 	// CallbackBase is this API's public base URL, e.g.
-	// https://syndicate.example; default: the address it listens on.
+	// https://syndicate.example (the server passes its listen address
+	// when --public-url is unset).
 	CallbackBase string
 	// HeartbeatInterval is asked of the service (default 30s).
 	HeartbeatInterval time.Duration
-}
-
-// SetCallbackBase sets the callback base URL when none was configured
-// (the server knows its address only once it listens).
-func (e *Engine) SetCallbackBase(base string) {
-	if e.steps.transcoder.CallbackBase == "" {
-		e.steps.transcoder.CallbackBase = base
-	}
 }
 
 // prepareVideo makes the package's video: a matching rendition, or a

@@ -126,19 +126,24 @@ func (s *Service) run(ctx context.Context, j transcoder.Job, traceparent string)
 	if hb <= 0 {
 		hb = 30 * time.Second
 	}
+	// Heartbeats: one at once (the job has started), then one per
+	// interval. The final callback waits for the one in flight, so
+	// Syndicate never hears a heartbeat after the outcome.
 	done := make(chan struct{})
+	beating := make(chan struct{})
 	go func() {
+		defer close(beating)
 		t := time.NewTicker(hb)
 		defer t.Stop()
 		for {
+			mu.Lock()
+			p := progress
+			mu.Unlock()
+			s.callback(ctx, j, traceparent, transcoder.Callback{Status: transcoder.StatusHeartbeat, Progress: p}, 3)
 			select {
 			case <-done:
 				return
 			case <-t.C:
-				mu.Lock()
-				p := progress
-				mu.Unlock()
-				s.callback(ctx, j, traceparent, transcoder.Callback{Status: transcoder.StatusHeartbeat, Progress: p}, 3)
 			}
 		}
 	}()
@@ -160,6 +165,7 @@ func (s *Service) run(ctx context.Context, j transcoder.Job, traceparent string)
 		})
 	}
 	close(done)
+	<-beating
 	if err == nil {
 		var out transcoder.Output
 		out, err = describe(dst, j.OutputURI)
