@@ -42,9 +42,13 @@ type Entry struct {
 	Name   string
 	Source string
 	Size   int64
+	// MD5 asks for the entry's md5 in its Sum too (on a goroutine of its
+	// own; it costs about as much CPU as the rest of the archiving).
+	MD5 bool
 }
 
-// Sum is an entry's size and sha256, as read while archiving.
+// Sum is an entry's size and sha256 (and md5 when asked), as read while
+// archiving.
 type Sum struct {
 	Size   int64
 	MD5    string
@@ -117,19 +121,28 @@ func addFile(aw entryWriter, e Entry) (Sum, error) {
 	if err != nil {
 		return Sum{}, fmt.Errorf("archive: %s: %w", e.Name, err)
 	}
-	h, m := sha256.New(), digest.NewAsync(md5.New())
+	h := sha256.New()
+	w := io.MultiWriter(dst, h)
+	var m *digest.Async
+	if e.MD5 {
+		m = digest.NewAsync(md5.New())
+		defer m.Abort() // after Sum, a no-op
+		w = io.MultiWriter(dst, h, m)
+	}
 	// Large writes: each one is a hand-over through the pipe to the
 	// uploader, and io.Copy's 32 KiB would make 32 of them per MiB.
-	n, err := io.CopyBuffer(io.MultiWriter(dst, h, m), io.LimitReader(f, e.Size+1), make([]byte, copyBufSize))
+	n, err := io.CopyBuffer(w, io.LimitReader(f, e.Size+1), make([]byte, copyBufSize))
 	if err != nil {
-		m.Abort()
 		return Sum{}, fmt.Errorf("archive: %s: %w", e.Name, err)
 	}
 	if n != e.Size {
-		m.Abort()
 		return Sum{}, fmt.Errorf("archive: source %s changed: %d bytes, planned %d", e.Name, n, e.Size)
 	}
-	return Sum{Size: n, MD5: m.Sum(), SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+	sum := Sum{Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}
+	if m != nil {
+		sum.MD5 = m.Sum()
+	}
+	return sum, nil
 }
 
 func newWriter(kind string, w io.Writer) (entryWriter, func() error, error) {

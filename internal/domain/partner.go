@@ -150,6 +150,11 @@ type Package struct {
 	Naming map[string]string `json:"naming,omitempty"`
 	// MD5Sidecars writes NAME.md5 ("<md5>  <name>") after each file.
 	MD5Sidecars bool `json:"md5_sidecars,omitempty"`
+	// ManifestMD5 adds each file's md5 to the manifest beside its sha256.
+	// The md5 is hashed while uploading (unless the metadata format
+	// needed it already) and costs about as much CPU as the upload
+	// itself; md5_sidecars implies it.
+	ManifestMD5 bool `json:"manifest_md5,omitempty"`
 	// CompletionMarker names an empty file written after everything else
 	// (placeholders {asset_id} {delivery_id}), e.g. "{asset_id}.done".
 	CompletionMarker string `json:"completion_marker,omitempty"`
@@ -160,6 +165,9 @@ type Package struct {
 	// (subtitle files are converted to it); empty sends them as they are.
 	Subtitles string `json:"subtitles,omitempty"`
 }
+
+// WantsMD5 reports whether the package's manifest lists md5s.
+func (p Package) WantsMD5() bool { return p.MD5Sidecars || p.ManifestMD5 }
 
 // SubtitleFormats are the values Package.Subtitles accepts.
 var SubtitleFormats = []string{"webvtt", "srt"}

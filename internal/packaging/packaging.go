@@ -44,6 +44,9 @@ type File struct {
 	Role   string `json:"role"`
 	Size   int64  `json:"size"`
 	SHA256 string `json:"sha256,omitempty"` // expected, when the catalog declared it
+	// MD5 is set when packaging read the file already (a metadata format
+	// that prints md5s), so the upload need not hash it again.
+	MD5    string `json:"md5,omitempty"`
 	Source string `json:"source"`
 	// Kind is media, image, subtitle or metadata: it picks the naming
 	// template.
@@ -163,6 +166,7 @@ func Assemble(workDir string, a domain.Asset, p domain.Partner, prep Prepared) (
 			if entries[i].MD5, err = checksums(&plan.Files[i]); err != nil {
 				return Plan{}, err
 			}
+			plan.Files[i].MD5 = entries[i].MD5
 		}
 	}
 	doc, err := fm.Render(a, p, entries)

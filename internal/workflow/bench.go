@@ -48,7 +48,7 @@ func BenchArchive(ctx context.Context, kind string, sources []string) (io.ReadCl
 	if err != nil {
 		return nil, err
 	}
-	return packageArchive(ctx, kind, m, plan), nil
+	return packageArchive(ctx, kind, m, plan, false), nil
 }
 
 // UploadArchive sends sources through tr as one archive built while it
@@ -64,6 +64,6 @@ func UploadArchive(ctx context.Context, log *slog.Logger, tr transport.Transport
 		return "", 0, err
 	}
 	s := &sender{log: log, tr: tr, sent: new(atomic.Int64), tag: "bench"}
-	sum, n, _, err := s.putArchive(ctx, kind, "", name, m, plan)
+	sum, n, _, err := s.putArchive(ctx, kind, "", name, m, plan, false)
 	return sum, n, err
 }

@@ -154,20 +154,27 @@ func send(ctx context.Context, log *slog.Logger, policy *transport.Policy, j job
 	}
 	loc := strings.TrimRight(dest.URL, "/") + "/" + dir
 	if kind := j.Partner.Package.Archive; kind != "" {
-		res, err := snd.sendArchive(ctx, kind, dir, j.Asset.ID, m, plan)
+		res, err := snd.sendArchive(ctx, kind, dir, j.Asset.ID, m, plan, j.Partner.Package.WantsMD5())
 		if err == nil {
 			err = snd.marker(ctx, j, dir, &res)
 		}
 		res.Location = loc
 		return res, err
 	}
+	wantMD5 := j.Partner.Package.WantsMD5()
 	for _, f := range plan.Files {
-		md5h := md5.New() // for the manifest, beside the sha256, hashed in the pipeline
+		var md5h hash.Hash
+		if wantMD5 && f.MD5 == "" {
+			md5h = md5.New() // for the manifest, beside the sha256, hashed in the pipeline
+		}
 		sum, _, err := snd.sendFile(ctx, path.Join(dir, f.Name), f, md5h)
 		if err != nil {
 			return Result{}, err
 		}
-		md5sum := hex.EncodeToString(md5h.Sum(nil))
+		md5sum := f.MD5 // known when the metadata format needed it
+		if md5h != nil {
+			md5sum = hex.EncodeToString(md5h.Sum(nil))
+		}
 		m.Files = append(m.Files, domain.ManifestFile{Name: f.Name, Role: f.Role, Size: f.Size, MD5: md5sum, SHA256: sum})
 		if j.Partner.Package.MD5Sidecars {
 			// md5sum's format: `md5sum -c NAME.md5` checks it.
@@ -220,8 +227,8 @@ func manifestJSON(m domain.Manifest) ([]byte, error) {
 // entry), then NAME.sha256 next to it, written last as the completion
 // marker. The archive is built while it uploads; a resumed upload builds
 // it again and skips what the partner holds.
-func (s *sender) sendArchive(ctx context.Context, kind, dir, assetID string, m domain.Manifest, plan packaging.Plan) (Result, error) {
-	_, n, marker, err := s.putArchive(ctx, kind, dir, assetID+archive.Ext(kind), m, plan)
+func (s *sender) sendArchive(ctx context.Context, kind, dir, assetID string, m domain.Manifest, plan packaging.Plan, wantMD5 bool) (Result, error) {
+	_, n, marker, err := s.putArchive(ctx, kind, dir, assetID+archive.Ext(kind), m, plan, wantMD5)
 	if err != nil {
 		return Result{}, err
 	}
@@ -230,9 +237,9 @@ func (s *sender) sendArchive(ctx context.Context, kind, dir, assetID string, m d
 
 // putArchive sends the package's archive as dir/name, then its
 // NAME.sha256, and returns the archive's sha256 and size and the size of
-// NAME.sha256.
-func (s *sender) putArchive(ctx context.Context, kind, dir, name string, m domain.Manifest, plan packaging.Plan) (sum string, n, markerSize int64, err error) {
-	stream := packageArchive(ctx, kind, m, plan)
+// NAME.sha256. wantMD5 lists each file's md5 in the manifest too.
+func (s *sender) putArchive(ctx context.Context, kind, dir, name string, m domain.Manifest, plan packaging.Plan, wantMD5 bool) (sum string, n, markerSize int64, err error) {
+	stream := packageArchive(ctx, kind, m, plan, wantMD5)
 	defer stream.Close()
 	sum, n, err = s.put(ctx, path.Join(dir, name), stream, packaging.File{Name: name, Role: "archive", Size: -1})
 	if err != nil {
@@ -247,16 +254,21 @@ func (s *sender) putArchive(ctx context.Context, kind, dir, name string, m domai
 }
 
 // packageArchive is the archive of plan's files with m, completed with
-// their sizes and checksums, as its last entry.
-func packageArchive(ctx context.Context, kind string, m domain.Manifest, plan packaging.Plan) io.ReadCloser {
+// their sizes and checksums, as its last entry. The manifest lists the
+// md5s packaging knows, and with wantMD5 all, hashed while archiving.
+func packageArchive(ctx context.Context, kind string, m domain.Manifest, plan packaging.Plan, wantMD5 bool) io.ReadCloser {
 	entries := make([]archive.Entry, len(plan.Files))
 	for i, f := range plan.Files {
-		entries[i] = archive.Entry{Name: f.Name, Source: f.Source, Size: f.Size}
+		entries[i] = archive.Entry{Name: f.Name, Source: f.Source, Size: f.Size, MD5: wantMD5 && f.MD5 == ""}
 	}
 	last := func(sums []archive.Sum) ([]byte, error) {
 		mm := m
 		for i, f := range plan.Files {
-			mm.Files = append(mm.Files, domain.ManifestFile{Name: f.Name, Role: f.Role, Size: sums[i].Size, MD5: sums[i].MD5, SHA256: sums[i].SHA256})
+			md5sum := sums[i].MD5
+			if f.MD5 != "" { // known from packaging: listed at no cost
+				md5sum = f.MD5
+			}
+			mm.Files = append(mm.Files, domain.ManifestFile{Name: f.Name, Role: f.Role, Size: sums[i].Size, MD5: md5sum, SHA256: sums[i].SHA256})
 		}
 		return manifestJSON(mm)
 	}
@@ -387,17 +399,17 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Upload sends one local file through tr exactly as a delivery does —
-// temporary name, resume, sha256 while streaming, size check, rename —
-// and returns its sha256. The bench command measures this path.
+// Upload sends one local file through tr exactly as a delivery with the
+// default profile does — temporary name, resume, sha256 while streaming,
+// size check, rename — and returns its sha256. The bench command measures
+// this path. (A profile with manifest_md5 adds an md5 of every byte.)
 func Upload(ctx context.Context, log *slog.Logger, tr transport.Transport, name, source string, bytesPerSecond int64) (string, error) {
 	fi, err := os.Stat(source)
 	if err != nil {
 		return "", err
 	}
 	s := &sender{log: log, tr: tr, lim: limiter(bytesPerSecond), sent: new(atomic.Int64), tag: "bench"}
-	md5h := md5.New() // as a delivery computes it for the manifest
-	sum, _, err := s.sendFile(ctx, name, packaging.File{Name: path.Base(name), Role: "bench", Size: fi.Size(), Source: source}, md5h)
+	sum, _, err := s.sendFile(ctx, name, packaging.File{Name: path.Base(name), Role: "bench", Size: fi.Size(), Source: source}, nil)
 	return sum, err
 }
 

@@ -1,6 +1,7 @@
 package workflow_test
 
 import (
+	"archive/tar"
 	"context"
 	"crypto/md5"
 	"crypto/rand"
@@ -19,6 +20,7 @@ import (
 	"github.com/syndicate-media/syndicate/internal/catalog"
 	"github.com/syndicate-media/syndicate/internal/domain"
 	_ "github.com/syndicate-media/syndicate/internal/format/json"
+	_ "github.com/syndicate-media/syndicate/internal/format/mrss"
 	"github.com/syndicate-media/syndicate/internal/intake"
 	"github.com/syndicate-media/syndicate/internal/store"
 	"github.com/syndicate-media/syndicate/internal/store/storetest"
@@ -135,9 +137,10 @@ func TestDeliverEndToEnd(t *testing.T) {
 	}
 }
 
-// checkPackage verifies every file in the manifest against its sha256 and
-// that no temporary file is left behind.
-func checkPackage(t *testing.T, dir string) {
+// checkPackage verifies every file in the manifest against its sha256
+// (and md5, where listed) and that no temporary file is left behind. It
+// returns the manifest.
+func checkPackage(t *testing.T, dir string) domain.Manifest {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
 	if err != nil {
@@ -153,7 +156,7 @@ func checkPackage(t *testing.T, dir string) {
 			t.Fatal(err)
 		}
 		sum, m5 := sha256.Sum256(data), md5.Sum(data)
-		if hex.EncodeToString(sum[:]) != f.SHA256 || hex.EncodeToString(m5[:]) != f.MD5 || int64(len(data)) != f.Size {
+		if hex.EncodeToString(sum[:]) != f.SHA256 || (f.MD5 != "" && hex.EncodeToString(m5[:]) != f.MD5) || int64(len(data)) != f.Size {
 			t.Fatalf("%s does not match the manifest", f.Name)
 		}
 	}
@@ -163,6 +166,96 @@ func checkPackage(t *testing.T, dir string) {
 		}
 		return nil
 	})
+	return m
+}
+
+// TestManifestMD5: the manifest lists md5s only for a profile that asks
+// (manifest_md5 or md5_sidecars) or whose format made packaging read
+// them already; the default hashes sha256 alone. With an archive the md5s
+// are those of the files inside it.
+func TestManifestMD5(t *testing.T) {
+	e := start(t, storetest.SQLite(t))
+	e.asset(t, "ep-1", "Pilot")
+	cases := []struct {
+		id      string
+		mut     func(*domain.Partner)
+		wantMD5 bool
+	}{
+		{"plain", nil, false},
+		{"md5", func(p *domain.Partner) { p.Package.ManifestMD5 = true }, true},
+		{"sidecars", func(p *domain.Partner) { p.Package.MD5Sidecars = true }, true},
+		{"tar-md5", func(p *domain.Partner) { p.Package.Archive, p.Package.ManifestMD5 = "tar", true }, true},
+		{"tar", func(p *domain.Partner) { p.Package.Archive = "tar" }, false},
+		// MRSS prints md5s, so packaging has them: listed at no cost.
+		{"mrss", func(p *domain.Partner) { p.Format = "mrss" }, true},
+		{"tar-mrss", func(p *domain.Partner) { p.Package.Archive, p.Format = "tar", "mrss" }, true},
+	}
+	for _, c := range cases {
+		dest := t.TempDir()
+		e.partner(t, c.id, "file://"+dest, c.mut)
+		resp, err := e.intake.Notify(context.Background(), intake.Request{AssetID: "ep-1", Partners: intake.Partners{IDs: []string{c.id}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := waitTerminal(t, e.store, resp.Decisions[0].DeliveryID); d.Status != domain.StatusDelivered {
+			t.Fatalf("%s: %s %s", c.id, d.Status, d.LastError)
+		}
+		var m domain.Manifest
+		if strings.HasPrefix(c.id, "tar") {
+			m = manifestInTar(t, filepath.Join(dest, "ep-1", "ep-1.tar"))
+		} else {
+			m = checkPackage(t, filepath.Join(dest, "ep-1"))
+		}
+		want := md5.Sum(must(os.ReadFile(e.media)))
+		for _, f := range m.Files {
+			if f.Role != "main" {
+				continue
+			}
+			if got := f.MD5 != ""; got != c.wantMD5 {
+				t.Errorf("%s: md5 listed %v, want %v", c.id, got, c.wantMD5)
+			}
+			if c.wantMD5 && f.MD5 != hex.EncodeToString(want[:]) {
+				t.Errorf("%s: md5 %s, want %x", c.id, f.MD5, want)
+			}
+		}
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// manifestInTar reads manifest.json, the last entry of a delivered tar.
+func manifestInTar(t *testing.T, name string) domain.Manifest {
+	t.Helper()
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	var m domain.Manifest
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Name == "manifest.json" {
+			if err := json.NewDecoder(tr).Decode(&m); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if len(m.Files) == 0 {
+		t.Fatalf("no manifest in %s", name)
+	}
+	return m
 }
 
 func TestRefusals(t *testing.T) {
