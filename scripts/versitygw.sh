@@ -14,11 +14,17 @@
 #
 # Safe to run again: a previous server started from DIR is stopped, the data
 # is wiped, and new random keys are made.
+#
+#   S3_PORT=7071 S3_DATA=/dev/shm/syndicate-bench-s3 scripts/versitygw.sh /tmp/syndicate-bench-versitygw
+#
+# starts another one (the bench's) on another port, its objects kept in
+# S3_DATA (default DIR/data).
 set -euo pipefail
 
 DIR=${1:-/tmp/syndicate-versitygw}
 ADDR=127.0.0.1
-PORT=7070
+PORT=${S3_PORT:-7070}
+DATA=${S3_DATA:-$DIR/data}
 VERSION=v1.8.0
 BIN_DIR=/var/cache/syndicate/bin
 BIN=$BIN_DIR/versitygw
@@ -60,8 +66,8 @@ if (exec 3<>"/dev/tcp/$ADDR/$PORT") 2>/dev/null; then
 fi
 
 # Every subdirectory of the root is a bucket, so keep nothing else there.
-rm -rf "$DIR/data"
-mkdir -p "$DIR/data/$BUCKET"
+rm -rf "$DATA"
+mkdir -p "$DATA/$BUCKET"
 
 # Random keys for each run; the env file is the only copy.
 access=SYN$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n' | tr a-f A-F)
@@ -77,7 +83,7 @@ chmod 600 "$DIR/env"
 
 # Keys go in the environment, not the command line, where ps would show them.
 ROOT_ACCESS_KEY=$access ROOT_SECRET_KEY=$secret \
-	setsid "$BIN" --port "$ADDR:$PORT" posix "$DIR/data" >"$LOG" 2>&1 </dev/null &
+	setsid "$BIN" --port "$ADDR:$PORT" posix "$DATA" >"$LOG" 2>&1 </dev/null &
 echo $! >"$PIDFILE"
 
 up=

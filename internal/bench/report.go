@@ -59,7 +59,9 @@ func median(v []float64) float64 {
 type Summary struct {
 	Protocol string
 	// Archive is the archive kind uploaded, or "" for a plain file.
-	Archive    string
+	Archive string
+	// RTT is the round trip the delay proxy added, if any.
+	RTT        time.Duration
 	Size       int64
 	Syndicate  Median
 	Rclone     Median // rclone with its defaults
@@ -137,8 +139,12 @@ func ParseSize(s string) (int64, error) {
 // name is the protocol, with the archive kind when one was uploaded:
 // "sftp", "sftp+tar".
 func (s Summary) name() string {
-	if s.Archive == "" {
-		return s.Protocol
+	n := s.Protocol
+	if s.Archive != "" {
+		n += "+" + s.Archive
 	}
-	return s.Protocol + "+" + s.Archive
+	if s.RTT > 0 {
+		n += fmt.Sprintf(" (rtt %s)", s.RTT)
+	}
+	return n
 }

@@ -42,6 +42,8 @@ type Target struct {
 	Insecure   bool
 	Endpoint   string
 	Region     string
+	// Streams is destination.streams for Syndicate's side (0: default).
+	Streams int
 	// Env holds NAME=VALUE pairs a default target's Secret refers to; the
 	// child uploader gets them in its environment.
 	Env []string
@@ -56,6 +58,7 @@ func (t *Target) AddFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&t.Insecure, "insecure-ignore-host-key", false, "accept any server key or certificate (tests only)")
 	fs.StringVar(&t.Endpoint, "endpoint", "", "S3: endpoint URL of an S3-compatible store")
 	fs.StringVar(&t.Region, "region", "", "S3: region")
+	fs.IntVar(&t.Streams, "streams", 0, "SFTP: connections Syndicate uses for one large file, as destination.streams (0: the default, 4)")
 }
 
 // Args is the inverse of AddFlags, for the child's command line. Env is
@@ -74,6 +77,9 @@ func (t Target) Args() []string {
 	add("region", t.Region)
 	if t.Insecure {
 		a = append(a, "--insecure-ignore-host-key")
+	}
+	if t.Streams != 0 {
+		a = append(a, "--streams", strconv.Itoa(t.Streams))
 	}
 	return a
 }
@@ -98,7 +104,7 @@ func (t Target) Options() (transport.Options, error) {
 		return transport.Options{}, err
 	}
 	return transport.Options{Secret: cred, HostKey: t.HostKey, KnownHosts: t.KnownHosts,
-		InsecureIgnoreHostKey: t.Insecure, Endpoint: t.Endpoint, Region: t.Region, UploadTag: "bench"}, nil
+		InsecureIgnoreHostKey: t.Insecure, Endpoint: t.Endpoint, Region: t.Region, UploadTag: "bench", Streams: t.Streams}, nil
 }
 
 // check makes sure t's scheme belongs to protocol and that this build has

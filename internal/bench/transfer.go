@@ -12,6 +12,8 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,6 +38,9 @@ type Config struct {
 	// delivery with package.archive does; rclone uploads the same bytes,
 	// written beforehand.
 	Archive string
+	// RTT, when set, puts both sides behind a proxy on 127.0.0.1 that
+	// delays every byte by half of it each way: a distant partner.
+	RTT time.Duration
 	// Rclone is the rclone binary; "" runs the Syndicate side only.
 	Rclone string
 	// Target is where to upload; an empty URL means DefaultTarget.
@@ -153,6 +158,7 @@ func Transfer(ctx context.Context, cfg Config) (sum Summary, err error) {
 		if t, err = DefaultTarget(cfg.Protocol, cfg.Getenv); err != nil {
 			return sum, err
 		}
+		t.Streams = cfg.Target.Streams
 	}
 	work, err := os.MkdirTemp(cfg.TempDir, "syndicate-bench-")
 	if err != nil {
@@ -169,6 +175,16 @@ func Transfer(ctx context.Context, cfg Config) (sum Summary, err error) {
 	u, err := t.check(cfg.Protocol)
 	if err != nil {
 		return sum, err
+	}
+	if cfg.RTT > 0 {
+		proxy, err := delayTarget(&t, cfg.Protocol, cfg.RTT)
+		if err != nil {
+			return sum, err
+		}
+		defer proxy.Close()
+		if u, err = t.check(cfg.Protocol); err != nil {
+			return sum, err
+		}
 	}
 
 	// One connection for cleaning up, opened before any upload so a bad
@@ -240,7 +256,7 @@ func Transfer(ctx context.Context, cfg Config) (sum Summary, err error) {
 			fmt.Fprintf(cfg.Out, "  run %d %-19s %7.1f MB/s  %6.2fs  max RSS %s MiB  load %.1f\n", run, s.String()+":", smp.MBps(), smp.Wall.Seconds(), mib(smp.MaxRSS), load)
 		}
 	}
-	sum = Summary{Protocol: cfg.Protocol, Archive: cfg.Archive, Size: in.size, Syndicate: MedianOf(samples[sideSyndicate]),
+	sum = Summary{Protocol: cfg.Protocol, Archive: cfg.Archive, RTT: cfg.RTT, Size: in.size, Syndicate: MedianOf(samples[sideSyndicate]),
 		Rclone: MedianOf(samples[sideRclone]), RcloneFast: MedianOf(samples[sideRcloneFast])}
 	if rc != nil {
 		sum.NoChecksumFlags = rc.fast
@@ -252,6 +268,40 @@ func Transfer(ctx context.Context, cfg Config) (sum Summary, err error) {
 			sum.name(), slices.Min(loads), slices.Max(loads), runtime.NumCPU())
 	}
 	return sum, nil
+}
+
+// delayTarget starts a delay proxy in front of t's server and points t at
+// it: the URL's host for most protocols, the endpoint for S3.
+func delayTarget(t *Target, protocol string, rtt time.Duration) (*delayProxy, error) {
+	if protocol == "local" {
+		return nil, errors.New("--rtt needs a network protocol, not local")
+	}
+	raw := t.URL
+	if protocol == "s3" {
+		raw = t.Endpoint
+		if raw == "" {
+			return nil, errors.New("--rtt with s3 needs an --endpoint to put the delay in front of")
+		}
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"sftp": "22", "ftp": "21", "ftps": "21", "http": "80", "https": "443"}[u.Scheme]
+	}
+	proxy, err := startDelayProxy(net.JoinHostPort(u.Hostname(), port), rtt)
+	if err != nil {
+		return nil, err
+	}
+	u.Host = proxy.Addr()
+	if protocol == "s3" {
+		t.Endpoint = u.String()
+	} else {
+		t.URL = u.String()
+	}
+	return proxy, nil
 }
 
 // cleanup removes what an upload may have left under name. Failures are

@@ -56,10 +56,14 @@ func benchTransfer(ctx context.Context, env *Env, args []string) error {
 	rclone := fs.String("rclone", "", "rclone binary (default: rclone on PATH, else "+defaultRclone+")")
 	tmp := fs.String("tmp", "", "directory for the generated file (default $TMPDIR or /tmp)")
 	kind := fs.String("archive", "", "upload one archive (tar, tgz or zip) of two random files of half the size, built while uploading; rclone uploads the same archive made beforehand")
+	rtt := fs.Duration("rtt", 0, "put both sides behind a proxy on 127.0.0.1 that adds this round-trip time (e.g. 20ms): a distant partner")
 	var t bench.Target
 	t.AddFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *rtt < 0 || *rtt > 2*time.Second {
+		return fmt.Errorf("--rtt %s: want 0 to 2s", *rtt)
 	}
 	names := make([]string, 0, len(bench.Protocols))
 	for p := range bench.Protocols {
@@ -79,7 +83,7 @@ func benchTransfer(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	_, err = bench.Transfer(ctx, bench.Config{Protocol: *protocol, Size: n, Runs: *runs, Archive: *kind, Rclone: bin, Target: t,
+	_, err = bench.Transfer(ctx, bench.Config{Protocol: *protocol, Size: n, Runs: *runs, Archive: *kind, RTT: *rtt, Rclone: bin, Target: t,
 		TempDir: *tmp, Getenv: env.Getenv, Out: env.Stdout})
 	return err
 }

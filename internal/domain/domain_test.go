@@ -131,6 +131,7 @@ func TestPartnerValidate(t *testing.T) {
 		"literal secret":  {func(p *Partner) { p.Destination.Credentials = "hunter2" }, "secret reference"},
 		"relative file":   {func(p *Partner) { p.Destination.Credentials = "file:key.pem" }, "secret reference"},
 		"neg rate":        {func(p *Partner) { p.Destination.MaxBytesPerSecond = -1 }, "max_bytes_per_second"},
+		"streams":         {func(p *Partner) { p.Destination.Streams = MaxStreams + 1 }, "destination.streams"},
 		"bad placeholder": {func(p *Partner) { p.Destination.Path = "{title}" }, "unknown placeholder"},
 		"attempts":        {func(p *Partner) { p.Retry.MaxAttempts = 1000 }, "retry.max_attempts"},
 	}

@@ -13,6 +13,7 @@ var goComments = map[string]string{
 	"github.com/syndicate-media/syndicate/internal/domain.Destination.KnownHosts":            "KnownHosts is a known_hosts file that holds the server's key.",
 	"github.com/syndicate-media/syndicate/internal/domain.Destination.MaxBytesPerSecond":     "MaxBytesPerSecond caps the transfer rate to this partner; 0 is no cap.",
 	"github.com/syndicate-media/syndicate/internal/domain.Destination.Path":                  "Path is the folder under the URL's root for each package; it may use\n{asset_id} and {delivery_id}. Default \"{asset_id}\".",
+	"github.com/syndicate-media/syndicate/internal/domain.Destination.Streams":               "Streams is how many SFTP connections one file of 64 MiB or more\nmay use at once (1-8; default 4): each has its own 2 MiB window, so\nover a long link several go several times faster. A server that\nrefuses the extra logins gets the file over those it accepted.",
 	"github.com/syndicate-media/syndicate/internal/domain.Destination.URL":                   "URL is file:///abs/dir or sftp://user@host:port/dir.",
 	"github.com/syndicate-media/syndicate/internal/domain.Duration":                          "Duration is a time.Duration written as \"2s\", \"1m30s\" in JSON and YAML.",
 	"github.com/syndicate-media/syndicate/internal/domain.Feedback":                          "Feedback says how a partner reports back and what Syndicate does about silence and rejections.",

@@ -114,6 +114,10 @@ type Options struct {
 	// Policy, when set, limits the hosts the transport may connect to;
 	// Open checks it before connecting.
 	Policy *Policy
+	// Streams is how many connections one large file may use where the
+	// protocol gains from more (SFTP: each SSH connection has its own
+	// flow-control window); 0 is the transport's default, 1 is one.
+	Streams int
 	// UploadTag identifies the delivery an upload belongs to. A transport
 	// that keeps in-progress uploads on the server (S3 multipart) must
 	// resume only uploads carrying the same tag.

@@ -137,7 +137,7 @@ func send(ctx context.Context, log *slog.Logger, policy *transport.Policy, j job
 	}
 	tr, err := telemetry.OpenTransport(ctx, dest.URL, transport.Options{
 		Secret: cred, HostKey: dest.HostKey, KnownHosts: dest.KnownHosts, InsecureIgnoreHostKey: dest.InsecureIgnoreHostKey,
-		Endpoint: dest.Endpoint, Region: dest.Region, UploadTag: shortID(j.Delivery.ID), Policy: policy,
+		Endpoint: dest.Endpoint, Region: dest.Region, UploadTag: shortID(j.Delivery.ID), Policy: policy, Streams: dest.Streams,
 	})
 	if err != nil {
 		return Result{}, err

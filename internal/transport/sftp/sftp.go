@@ -21,6 +21,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -46,21 +47,51 @@ func init() {
 	})
 }
 
-// Client writes below Root on one SFTP connection.
+// Client writes below Root over one SFTP connection, and a large file
+// over up to streams connections (see stripe.go).
 type Client struct {
 	// Root is the remote destination directory; "" is the login directory.
 	Root string
 	conn *ssh.Client
 	sftp *sftp.Client
+
+	streams int
+	dial    func(context.Context) (session, error) // another connection like the first
+	mu      sync.Mutex
+	extra   []session // connections beyond the first, dialed for the first large file
+	noMore  bool      // a further login failed: make do with these
+	// lastDialErr is why a further login failed.
+	lastDialErr error
 }
 
 // Dial connects and logs in to the server u names. Failures retrying cannot
 // fix (a refused login, an unknown or changed host key, a missing secret)
 // are transport.Permanent; network failures are not.
 func Dial(ctx context.Context, u *url.URL, opts transport.Options) (*Client, error) {
+	if opts.Streams < 0 || opts.Streams > MaxStreams {
+		return nil, transport.Permanent(fmt.Errorf("sftp: streams %d: want 1-%d (0: %d)", opts.Streams, MaxStreams, DefaultStreams))
+	}
+	s, err := dialSession(ctx, u, opts)
+	if err != nil {
+		return nil, err
+	}
+	root := path.Clean(u.Path)
+	if root == "/" || root == "." {
+		root = ""
+	}
+	c := &Client{Root: root, conn: s.conn, sftp: s.sftp, streams: opts.Streams}
+	if c.streams == 0 {
+		c.streams = DefaultStreams
+	}
+	c.dial = func(ctx context.Context) (session, error) { return dialSession(ctx, u, opts) }
+	return c, nil
+}
+
+// dialSession connects, logs in and starts the SFTP subsystem.
+func dialSession(ctx context.Context, u *url.URL, opts transport.Options) (session, error) {
 	user := u.User.Username()
 	if user == "" {
-		return nil, transport.Permanent(errors.New("sftp: url needs a user: sftp://user@host/dir"))
+		return session{}, transport.Permanent(errors.New("sftp: url needs a user: sftp://user@host/dir"))
 	}
 	port := u.Port()
 	if port == "" {
@@ -69,12 +100,12 @@ func Dial(ctx context.Context, u *url.URL, opts transport.Options) (*Client, err
 	addr := net.JoinHostPort(u.Hostname(), port)
 	auth, err := authMethods(opts.Secret)
 	if err != nil {
-		return nil, err
+		return session{}, err
 	}
 	var keyAccepted atomic.Bool
 	hostKey, known, err := hostKeyCallback(opts, &keyAccepted)
 	if err != nil {
-		return nil, err
+		return session{}, err
 	}
 	timeout := opts.Timeout
 	if timeout <= 0 {
@@ -84,7 +115,7 @@ func Dial(ctx context.Context, u *url.URL, opts transport.Options) (*Client, err
 	d := net.Dialer{Timeout: timeout}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("sftp: dial %s: %w", addr, err)
+		return session{}, fmt.Errorf("sftp: dial %s: %w", addr, err)
 	}
 	// ssh.ClientConfig.Timeout covers only the TCP connect; bound the
 	// handshake and the SFTP init too, and give up when ctx ends.
@@ -97,7 +128,7 @@ func Dial(ctx context.Context, u *url.URL, opts transport.Options) (*Client, err
 	cc, chans, reqs, err := ssh.NewClientConn(nc, addr, cfg)
 	if err != nil {
 		_ = nc.Close()
-		return nil, handshakeError(ctx, err, user, addr, keyAccepted.Load())
+		return session{}, handshakeError(ctx, err, user, addr, keyAccepted.Load())
 	}
 	conn := ssh.NewClient(cc, chans, reqs)
 	sc, err := sftp.NewClient(conn,
@@ -114,14 +145,10 @@ func Dial(ctx context.Context, u *url.URL, opts transport.Options) (*Client, err
 	}
 	if err != nil {
 		_ = conn.Close()
-		return nil, fail(ctx, "start subsystem at", addr, err)
+		return session{}, fail(ctx, "start subsystem at", addr, err)
 	}
 	_ = nc.SetDeadline(time.Time{})
-	root := path.Clean(u.Path)
-	if root == "/" || root == "." {
-		root = ""
-	}
-	return &Client{Root: root, conn: conn, sftp: sc}, nil
+	return session{conn: conn, sftp: sc}, nil
 }
 
 // handshakeError classifies a failed SSH handshake. x/crypto has no typed
@@ -265,7 +292,14 @@ func (c *Client) path(name string) (string, error) {
 // called: pkg/sftp calls take no context, and a closed connection is the
 // only way to interrupt one. The Client is unusable afterwards.
 func (c *Client) watch(ctx context.Context) (stop func() bool) {
-	return context.AfterFunc(ctx, func() { _ = c.conn.Close() })
+	return context.AfterFunc(ctx, func() {
+		_ = c.conn.Close()
+		c.mu.Lock()
+		for _, s := range c.extra {
+			_ = s.conn.Close()
+		}
+		c.mu.Unlock()
+	})
 }
 
 // fail wraps err, and ctx's error too when ctx ended the call (the watcher
@@ -300,9 +334,11 @@ func (c *Client) Committed(ctx context.Context, name string) (int64, error) {
 	return max(fi.Size-safetyWindow, 0), nil
 }
 
-// PutFrom writes r into name from offset on (0 starts a new file). It
-// opens without O_APPEND and seeks: servers differ on O_APPEND, and the
-// pkg/sftp server ignores it.
+// flagsWrite opens an existing file to write into it.
+const flagsWrite = os.O_WRONLY
+
+// PutFrom writes r into name from offset on (0 starts a new file), over
+// several connections when the file is large (stripe.go).
 func (c *Client) PutFrom(ctx context.Context, name string, offset int64, r io.Reader, size int64) error {
 	p, err := c.path(name)
 	if err != nil {
@@ -319,8 +355,18 @@ func (c *Client) PutFrom(ctx context.Context, name string, offset int64, r io.Re
 	}
 	flags := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
 	if offset > 0 {
-		flags = os.O_WRONLY
+		flags = flagsWrite
 	}
+	if c.striped(offset, size) {
+		return c.putStriped(ctx, p, name, flags, offset, r, size)
+	}
+	return c.putOne(ctx, p, name, flags, offset, r, size)
+}
+
+// putOne writes r into p from offset over the primary connection, with
+// pkg/sftp's concurrent writes. It opens without O_APPEND and seeks:
+// servers differ on O_APPEND, and the pkg/sftp server ignores it.
+func (c *Client) putOne(ctx context.Context, p, name string, flags int, offset int64, r io.Reader, size int64) error {
 	f, err := c.sftp.OpenFile(p, flags)
 	if err != nil {
 		return fail(ctx, "create", name, err)
@@ -422,8 +468,14 @@ func (c *Client) Open(ctx context.Context, name string) (io.ReadCloser, error) {
 	return f, nil
 }
 
-// Close ends the SFTP session and the SSH connection.
+// Close ends the SFTP sessions and the SSH connections.
 func (c *Client) Close() error {
+	c.mu.Lock()
+	for _, s := range c.extra {
+		s.close()
+	}
+	c.extra = nil
+	c.mu.Unlock()
 	err := c.sftp.Close()
 	if errors.Is(err, io.EOF) { // already gone, e.g. closed when a ctx ended
 		err = nil

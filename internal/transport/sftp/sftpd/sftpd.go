@@ -43,6 +43,9 @@ type Config struct {
 	Password string
 	// HostKey is the server's key; a fresh ed25519 key if nil.
 	HostKey ssh.Signer
+	// MaxConns, when set, closes connections beyond that many open at
+	// once, as servers that limit connections per user do.
+	MaxConns int
 }
 
 // Server is a running SFTP server. Close stops it.
@@ -52,8 +55,9 @@ type Server struct {
 	hostKey ssh.Signer
 	config  *ssh.ServerConfig
 
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
+	maxConns int
+	mu       sync.Mutex
+	conns    map[net.Conn]struct{}
 	closed bool
 	wg     sync.WaitGroup
 	writes writeStats
@@ -119,7 +123,7 @@ func Start(cfg Config) (*Server, error) {
 		root.Close()
 		return nil, fmt.Errorf("sftpd: %w", err)
 	}
-	s := &Server{ln: ln, root: root, hostKey: hostKey, config: serverConfig(cfg), conns: map[net.Conn]struct{}{}}
+	s := &Server{ln: ln, root: root, hostKey: hostKey, config: serverConfig(cfg), conns: map[net.Conn]struct{}{}, maxConns: cfg.MaxConns}
 	s.config.AddHostKey(hostKey)
 	s.wg.Go(s.accept)
 	return s, nil
@@ -189,6 +193,11 @@ func (s *Server) accept() {
 			s.mu.Unlock()
 			_ = nc.Close()
 			return
+		}
+		if s.maxConns > 0 && len(s.conns) >= s.maxConns {
+			s.mu.Unlock()
+			_ = nc.Close()
+			continue
 		}
 		s.conns[nc] = struct{}{}
 		s.wg.Go(func() { s.serveConn(nc) }) // under mu, so never after Close's Wait

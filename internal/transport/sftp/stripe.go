@@ -1,0 +1,267 @@
+package sftp
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+
+	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
+)
+
+// A large file goes over several SSH connections at once ("streams"): an
+// OpenSSH server gives each session channel a 2 MiB window, so one
+// connection carries at most 2 MiB per round trip — 100 MiB/s at 20 ms,
+// 20 MiB/s across an ocean — whatever the link. Each connection has its own
+// window (and its own sshd and sftp-server processes on the server).
+//
+// The file is cut into stripes of stripeSize read in order from the
+// source and written with WriteAt by workers spread over the connections.
+// At most window stripes are in flight past the oldest unfinished one, so
+// everything below the remote size less safetyWindow is written: Committed
+// stays right, and a resumed upload never trusts a hole.
+const (
+	// DefaultStreams is the connections a large file uses unless the
+	// destination says otherwise.
+	DefaultStreams = 4
+	// MaxStreams bounds destination.streams.
+	MaxStreams = 8
+	// stripeMin is the smallest declared size sent over several
+	// connections; smaller files are not worth the extra logins.
+	stripeMin  = 64 << 20
+	stripeSize = 1 << 20
+	// window is how many stripes may be in flight: 8 MiB, four times
+	// what OpenSSH lets one connection have unacknowledged. window ×
+	// stripeSize must not exceed safetyWindow.
+	window = 8
+)
+
+// session is one SSH connection with its SFTP client.
+type session struct {
+	conn *ssh.Client
+	sftp *sftp.Client
+}
+
+func (s session) close() {
+	_ = s.sftp.Close()
+	_ = s.conn.Close()
+}
+
+// addSessions calls ready with each connection beyond the first a large
+// file may use: those already open at once, the missing ones as their
+// logins complete, all dialed in parallel while the file starts over the
+// first. A login that fails (a server limiting connections per user, say)
+// is not an error: the file goes over the connections there are, and this
+// Client asks for no more. The returned wait waits for the logins.
+func (c *Client) addSessions(ctx context.Context, ready func(session)) (wait func()) {
+	c.mu.Lock()
+	have := slices.Clone(c.extra)
+	want := c.streams - 1 - len(c.extra)
+	if c.noMore || c.dial == nil {
+		want = 0
+	}
+	c.mu.Unlock()
+	for _, s := range have {
+		ready(s)
+	}
+	var wg sync.WaitGroup
+	for range max(want, 0) {
+		wg.Go(func() {
+			s, err := c.dial(ctx)
+			c.mu.Lock()
+			if err != nil {
+				c.noMore, c.lastDialErr = true, err
+				c.mu.Unlock()
+				return
+			}
+			c.extra = append(c.extra, s)
+			c.mu.Unlock()
+			ready(s)
+		})
+	}
+	return wg.Wait
+}
+
+// Streams reports how many connections the client has open (1 until a
+// large file was sent) and, if a further login failed, why.
+func (c *Client) Streams() (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return 1 + len(c.extra), c.lastDialErr
+}
+
+// striped reports whether a file of size (-1: unknown) written from
+// offset goes over several connections.
+func (c *Client) striped(offset, size int64) bool {
+	return c.streams > 1 && (size < 0 || size-offset >= stripeMin)
+}
+
+// stripe is a piece of the file on its way; done receives the outcome.
+type stripe struct {
+	buf  []byte
+	off  int64
+	done chan error
+}
+
+// putStriped writes r into p from offset over several connections; flags
+// open the file on the first (create and truncate for a new upload). A
+// source of unknown size that ends within the first stripe goes over one
+// connection, as putOne sends it.
+func (c *Client) putStriped(ctx context.Context, p, name string, flags int, offset int64, r io.Reader, size int64) error {
+	first := make([]byte, stripeSize)
+	n, eof, err := fill(r, first)
+	if err != nil {
+		return fail(ctx, "read source for", name, err)
+	}
+	if eof && size < 0 {
+		return c.putOne(ctx, p, name, flags, offset, bytes.NewReader(first[:n]), size)
+	}
+	// The first handle creates (or opens) the file before any other does;
+	// it truncates a resumed file at the end.
+	h0, err := c.sftp.OpenFile(p, flags)
+	if err != nil {
+		return fail(ctx, "create", name, err)
+	}
+	closed0 := false
+	defer func() {
+		if !closed0 {
+			_ = h0.Close()
+		}
+	}()
+
+	// Workers, two per connection so that each connection keeps sending
+	// while one waits for acknowledgements, each with a handle of its
+	// own, opened and closed in parallel (one round trip each, not one per
+	// handle in turn).
+	work := make(chan *stripe, window)
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		stopped bool  // work is closed: no more workers
+		werrs   error // a handle that failed to open or close
+	)
+	startWorkers := func(s session) {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped {
+			return
+		}
+		for range 2 {
+			wg.Go(func() {
+				h, err := s.sftp.OpenFile(p, flagsWrite)
+				if err != nil {
+					mu.Lock()
+					werrs = errors.Join(werrs, err)
+					mu.Unlock()
+					for st := range work { // fail what it would have written
+						st.done <- err
+					}
+					return
+				}
+				for st := range work {
+					_, err := h.WriteAt(st.buf, st.off)
+					st.done <- err
+				}
+				if err := h.Close(); err != nil {
+					mu.Lock()
+					werrs = errors.Join(werrs, err)
+					mu.Unlock()
+				}
+			})
+		}
+	}
+	startWorkers(session{conn: c.conn, sftp: c.sftp})
+	waitLogins := c.addSessions(ctx, startWorkers)
+
+	var (
+		inflight []*stripe // in offset order
+		free     [][]byte
+		werr     error
+	)
+	// retire waits for the oldest stripe in flight and keeps its buffer.
+	retire := func() {
+		st := inflight[0]
+		inflight = inflight[1:]
+		if err := <-st.done; err != nil && werr == nil {
+			werr = err
+		}
+		free = append(free, st.buf[:cap(st.buf)])
+	}
+	off := offset
+	buf := first
+	for werr == nil {
+		if n > 0 {
+			st := &stripe{buf: buf[:n], off: off, done: make(chan error, 1)}
+			inflight = append(inflight, st)
+			work <- st
+			off += int64(n)
+		}
+		if eof {
+			break
+		}
+		if len(inflight) == window {
+			if retire(); werr != nil {
+				break
+			}
+		}
+		if len(free) > 0 {
+			buf, free = free[len(free)-1], free[:len(free)-1]
+		} else {
+			buf = make([]byte, stripeSize)
+		}
+		if n, eof, err = fill(r, buf); err != nil {
+			werr, n = err, 0
+		}
+	}
+	for len(inflight) > 0 {
+		retire()
+	}
+	mu.Lock()
+	stopped = true
+	close(work)
+	mu.Unlock()
+	wg.Wait()
+	waitLogins()
+	if werr != nil {
+		return fail(ctx, "write", name, werr)
+	}
+	if werrs != nil {
+		return fail(ctx, "write", name, werrs)
+	}
+	if size >= 0 && off != size {
+		return fail(ctx, "write", name, fmt.Errorf("source gave %d bytes, expected %d", off, size))
+	}
+	if size >= 0 && offset > 0 {
+		if err := h0.Truncate(size); err != nil {
+			return fail(ctx, "truncate", name, err)
+		}
+	}
+	closed0 = true
+	if err := h0.Close(); err != nil {
+		return fail(ctx, "close", name, err)
+	}
+	return nil
+}
+
+// fill reads into buf until it is full or r ends; eof reports the end.
+func fill(r io.Reader, buf []byte) (n int, eof bool, err error) {
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if errors.Is(err, io.EOF) {
+			return n, true, nil
+		}
+		if err != nil {
+			return n, false, err
+		}
+	}
+	return n, false, nil
+}
+
+// The resume rule above holds only while the stripes in flight fit in the
+// safety window.
+var _ [safetyWindow - window*stripeSize]struct{}

@@ -1,0 +1,178 @@
+package sftp_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/syndicate-media/syndicate/internal/transport"
+	"github.com/syndicate-media/syndicate/internal/transport/sftp"
+	"github.com/syndicate-media/syndicate/internal/transport/sftp/sftpd"
+)
+
+// bigFile is larger than the 64 MiB from which a file of known size goes
+// over several connections, and not a whole number of 1 MiB stripes.
+func bigFile(t *testing.T) []byte {
+	t.Helper()
+	b := make([]byte, 70<<20+12345)
+	_, _ = rand.Read(b)
+	return b
+}
+
+// onlyReader hides bytes.Reader's other methods, so nothing can tell the
+// size: an archive built while uploading looks like this.
+type onlyReader struct{ r io.Reader }
+
+func (o onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }
+
+func dialClient(t *testing.T, srv *sftpd.Server, key []byte, streams int) *sftp.Client {
+	t.Helper()
+	u, _ := url.Parse("sftp://" + user + "@" + srv.Addr() + "/")
+	c, err := sftp.Dial(context.Background(), u, transport.Options{Secret: key, HostKey: srv.HostKeyFingerprint(), Streams: streams})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func sameFile(t *testing.T, name string, want []byte) {
+	t.Helper()
+	got, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%s: %d bytes differ from the %d sent", name, len(got), len(want))
+	}
+}
+
+// TestStripedPut sends a large file over four connections, of known and
+// unknown size, and a resumed upload's rest over them too.
+func TestStripedPut(t *testing.T) {
+	srv, key, root := server(t)
+	c := dialClient(t, srv, key, 4)
+	ctx := context.Background()
+	data := bigFile(t)
+	if err := c.Put(ctx, "a/known.bin", bytes.NewReader(data), int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	sameFile(t, filepath.Join(root, "a", "known.bin"), data)
+	if n, err := c.Streams(); n != 4 || err != nil {
+		t.Fatalf("streams = %d (%v), want 4", n, err)
+	}
+	if err := c.Put(ctx, "unknown.bin", onlyReader{bytes.NewReader(data)}, -1); err != nil {
+		t.Fatal(err)
+	}
+	sameFile(t, filepath.Join(root, "unknown.bin"), data)
+
+	// A resumed upload: the file holds the first 3 MiB and garbage past
+	// them (a longer earlier attempt); the rest goes striped and the file
+	// ends at the size.
+	half := 3 << 20
+	junk := append(append([]byte{}, data[:half]...), bytes.Repeat([]byte("x"), 80<<20)...)
+	if err := os.WriteFile(filepath.Join(root, "resumed.bin"), junk, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PutFrom(ctx, "resumed.bin", int64(half), bytes.NewReader(data[half:]), int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	sameFile(t, filepath.Join(root, "resumed.bin"), data)
+
+	// A source of unknown size that ends within the first stripe.
+	small := []byte("tiny archive")
+	if err := c.Put(ctx, "small.bin", onlyReader{bytes.NewReader(small)}, -1); err != nil {
+		t.Fatal(err)
+	}
+	sameFile(t, filepath.Join(root, "small.bin"), small)
+}
+
+// TestStripedFallsBackToOneConnection: a server that takes one connection
+// per user still gets the file, over the one it accepted.
+func TestStripedFallsBackToOneConnection(t *testing.T) {
+	signer, pemKey, err := sftpd.GenerateClientKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(t.TempDir(), "root")
+	srv, err := sftpd.Start(sftpd.Config{Root: root, User: user, AuthorizedKey: signer.PublicKey(), MaxConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	c := dialClient(t, srv, pemKey, 4)
+	data := bigFile(t)
+	if err := c.Put(context.Background(), "one.bin", bytes.NewReader(data), int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	sameFile(t, filepath.Join(root, "one.bin"), data)
+	n, err := c.Streams()
+	if n != 1 || err == nil {
+		t.Fatalf("streams = %d (%v), want 1 and the refused login's error", n, err)
+	}
+	// The next large file does not knock again.
+	if err := c.Put(context.Background(), "two.bin", bytes.NewReader(data), int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestStripedCancel: cancelling mid-upload stops every connection and
+// says why.
+func TestStripedCancel(t *testing.T) {
+	srv, key, _ := server(t)
+	c := dialClient(t, srv, key, 4)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	err := c.Put(ctx, "endless.bin", endless{}, -1)
+	if err == nil || !strings.Contains(err.Error(), context.DeadlineExceeded.Error()) {
+		t.Fatalf("err = %v, want the deadline", err)
+	}
+}
+
+func TestStreamsOutOfRange(t *testing.T) {
+	srv, key, _ := server(t)
+	for _, n := range []int{-1, sftp.MaxStreams + 1} {
+		u, _ := url.Parse("sftp://" + user + "@" + srv.Addr() + "/")
+		_, err := sftp.Dial(context.Background(), u, transport.Options{Secret: key, HostKey: srv.HostKeyFingerprint(), Streams: n})
+		if !transport.IsPermanent(err) || !strings.Contains(err.Error(), "streams") {
+			t.Errorf("streams %d: %v, want a permanent error naming streams", n, err)
+		}
+	}
+}
+
+// TestStripedOpenSSH sends a large file over four connections to the real
+// sshd, of unknown size as an archive is.
+func TestStripedOpenSSH(t *testing.T) {
+	env, key := sshdEnv(t)
+	dir := filepath.Join(env["ROOT"], "striped-"+time.Now().Format("150405.000000"))
+	u := url.URL{Scheme: "sftp", User: url.User(env["USER"]), Host: env["ADDR"], Path: dir}
+	c, err := sftp.Dial(context.Background(), &u, transport.Options{Secret: key, HostKey: env["HOSTKEY"], Streams: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	data := bigFile(t)
+	if err := c.Put(context.Background(), "big.bin", onlyReader{bytes.NewReader(data)}, -1); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.Streams(); n != 4 {
+		t.Fatalf("streams = %d (%v), want 4", n, err)
+	}
+	rc, err := c.Open(context.Background(), "big.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read back %d bytes (%v), not the %d sent", len(got), err, len(data))
+	}
+	_ = c.Remove(context.Background(), "big.bin")
+}
