@@ -58,9 +58,9 @@ type Server struct {
 	maxConns int
 	mu       sync.Mutex
 	conns    map[net.Conn]struct{}
-	closed bool
-	wg     sync.WaitGroup
-	writes writeStats
+	closed   bool
+	wg       sync.WaitGroup
+	writes   writeStats
 }
 
 // writeStats counts files open for writing, to observe how many uploads
