@@ -8,6 +8,7 @@
 #   bash scripts/bench.sh sftp             # only these protocols
 #   BENCH_SIZE=10GiB BENCH_RUNS=1 bash scripts/bench.sh sftp
 #   BENCH_ARCHIVE=tar bash scripts/bench.sh sftp   # one tar built while uploading
+#   BENCH_ARGS="--rtt 20ms" bash scripts/bench.sh sftp   # both sides 20 ms away (delay proxy)
 #
 # Figures are medians of BENCH_RUNS (default 3) runs of a BENCH_SIZE (default
 # 1GiB) random file; compare the ratios, not the absolute rates, across
