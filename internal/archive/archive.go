@@ -47,6 +47,20 @@ type Entry struct {
 	MD5 bool
 }
 
+// SizeBound is more than the archive of entries can be, whatever its kind
+// and the manifest: the files, 64 KiB per entry (and two more) for the
+// headers, padding and the manifest's lines, and gzip's worst case of a
+// thousandth more. A transport that must size its pieces before the first
+// byte (S3) takes it as a hint.
+func SizeBound(entries []Entry) int64 {
+	var n int64
+	for _, e := range entries {
+		n += e.Size
+	}
+	n += int64(len(entries)+2) << 16
+	return n + n/1000
+}
+
 // Sum is an entry's size and sha256 (and md5 when asked), as read while
 // archiving.
 type Sum struct {

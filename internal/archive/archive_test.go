@@ -52,6 +52,9 @@ func TestArchives(t *testing.T) {
 			if !bytes.Equal(a, b) {
 				t.Fatal("two streams of the same files differ: resume would corrupt")
 			}
+			if bound := SizeBound(es); int64(len(a)) > bound {
+				t.Errorf("%d bytes, over SizeBound's %d", len(a), bound)
+			}
 			got := unpack(t, kind, a)
 			for name, want := range data {
 				if !bytes.Equal(got[name], want) {

@@ -124,6 +124,24 @@ type Options struct {
 	UploadTag string
 }
 
+type sizeHintKey struct{}
+
+// WithSizeHint tells the transports that a Put of unknown size (-1) in
+// ctx will send at most about n bytes: an archive built while uploading
+// knows its sources, not its exact length. A transport that must choose
+// a piece size before it starts (S3: at most 10,000 parts) uses it.
+func WithSizeHint(ctx context.Context, n int64) context.Context {
+	return context.WithValue(ctx, sizeHintKey{}, n)
+}
+
+// SizeHint is the hint WithSizeHint put in ctx, or -1.
+func SizeHint(ctx context.Context) int64 {
+	if n, ok := ctx.Value(sizeHintKey{}).(int64); ok && n >= 0 {
+		return n
+	}
+	return -1
+}
+
 // Factory opens a Transport for a destination URL.
 type Factory func(ctx context.Context, u *url.URL, opts Options) (Transport, error)
 

@@ -241,7 +241,8 @@ func (s *sender) sendArchive(ctx context.Context, kind, dir, assetID string, m d
 func (s *sender) putArchive(ctx context.Context, kind, dir, name string, m domain.Manifest, plan packaging.Plan, wantMD5 bool) (sum string, n, markerSize int64, err error) {
 	stream := packageArchive(ctx, kind, m, plan, wantMD5)
 	defer stream.Close()
-	sum, n, err = s.put(ctx, path.Join(dir, name), stream, packaging.File{Name: name, Role: "archive", Size: -1})
+	hint := transport.WithSizeHint(ctx, archive.SizeBound(archiveEntries(plan, false)))
+	sum, n, err = s.put(hint, path.Join(dir, name), stream, packaging.File{Name: name, Role: "archive", Size: -1})
 	if err != nil {
 		return "", 0, 0, err
 	}
@@ -257,10 +258,7 @@ func (s *sender) putArchive(ctx context.Context, kind, dir, name string, m domai
 // their sizes and checksums, as its last entry. The manifest lists the
 // md5s packaging knows, and with wantMD5 all, hashed while archiving.
 func packageArchive(ctx context.Context, kind string, m domain.Manifest, plan packaging.Plan, wantMD5 bool) io.ReadCloser {
-	entries := make([]archive.Entry, len(plan.Files))
-	for i, f := range plan.Files {
-		entries[i] = archive.Entry{Name: f.Name, Source: f.Source, Size: f.Size, MD5: wantMD5 && f.MD5 == ""}
-	}
+	entries := archiveEntries(plan, wantMD5)
 	last := func(sums []archive.Sum) ([]byte, error) {
 		mm := m
 		for i, f := range plan.Files {
@@ -273,6 +271,16 @@ func packageArchive(ctx context.Context, kind string, m domain.Manifest, plan pa
 		return manifestJSON(mm)
 	}
 	return archive.Stream(ctx, kind, entries, packaging.ManifestName, last)
+}
+
+// archiveEntries are plan's files as archive entries, asking for the md5s
+// packaging did not compute when wantMD5.
+func archiveEntries(plan packaging.Plan, wantMD5 bool) []archive.Entry {
+	entries := make([]archive.Entry, len(plan.Files))
+	for i, f := range plan.Files {
+		entries[i] = archive.Entry{Name: f.Name, Source: f.Source, Size: f.Size, MD5: wantMD5 && f.MD5 == ""}
+	}
+	return entries
 }
 
 // sender writes the files of one delivery attempt.

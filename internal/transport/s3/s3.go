@@ -240,6 +240,9 @@ func (c *Client) Put(ctx context.Context, name string, r io.Reader, size int64) 
 	}
 	c.forget(ctx, key)
 	ps := partSizeFor(size)
+	if size < 0 {
+		ps = partSizeFor(transport.SizeHint(ctx)) // the same on a resumed upload: same sources, same hint
+	}
 	// A declared small file gets a buffer of its size, plus one byte to
 	// notice a source longer than declared.
 	buf := make([]byte, ps)
@@ -288,8 +291,9 @@ func sizeMismatch(name string, got, want int64) error {
 	return transport.Permanent(fmt.Errorf("s3: put %s: the source has %d bytes, %d declared", name, got, want))
 }
 
-// partSizeFor is 8 MiB, or for a known size beyond 10,000 such parts the
-// smallest whole MiB that fits it in 10,000.
+// partSizeFor is 8 MiB, or for a size (known, or hinted for a stream)
+// beyond 10,000 such parts the smallest whole MiB that fits it in 10,000.
+// Parts in flight shrink to fit memBudget, down to one.
 func partSizeFor(size int64) int64 {
 	if size <= partSize*maxParts {
 		return partSize
@@ -335,7 +339,7 @@ func (c *Client) send(ctx context.Context, name, key string, u *upload, src io.R
 		first = nil
 		if n > 0 {
 			if num > maxParts {
-				readErr = transport.Permanent(fmt.Errorf("more than %d parts of %d bytes; declare the size", maxParts, u.partSize))
+				readErr = transport.Permanent(fmt.Errorf("more than %d parts of %d bytes; declare the size, or a larger size hint", maxParts, u.partSize))
 				break
 			}
 			part, body := num, buf[:n]

@@ -493,3 +493,34 @@ func BenchmarkPutVersity(b *testing.B) {
 	}
 	b.ReportMetric(peakRSS(), "peak-RSS-MiB")
 }
+
+// TestSizeHint: a stream of unknown size whose hint is beyond 10,000
+// parts of 8 MiB (a 200 GiB archive) goes in parts large enough for it,
+// and a resumed upload keeps them.
+func TestSizeHint(t *testing.T) {
+	each(t, func(t *testing.T, s server) {
+		dir := s.dir(t)
+		name := "pkg/big.tar"
+		const hinted = 200 << 30
+		ctx := transport.WithSizeHint(context.Background(), hinted)
+		ps := int64(21 << 20) // 200 GiB / 10,000 parts = 20.48 MiB, rounded up to a whole MiB
+		data := randomBytes(int(3*ps + 5000))
+		boom := errors.New("source broke")
+		tr := s.open(t, dir, "delivery1")
+		err := tr.Put(ctx, name, io.MultiReader(bytes.NewReader(data[:3*ps+4096]), errReader{boom}), -1)
+		if !errors.Is(err, boom) {
+			t.Fatalf("Put: %v, want %v", err, boom)
+		}
+		retry := s.open(t, dir, "delivery1").(transport.Resumer)
+		off, err := retry.Committed(ctx, name)
+		if err != nil || off != 3*ps {
+			t.Fatalf("Committed = %d, %v; want %d (three parts of %d)", off, err, 3*ps, ps)
+		}
+		if err := retry.PutFrom(ctx, name, off, bytes.NewReader(data[off:]), -1); err != nil {
+			t.Fatal(err)
+		}
+		if got := content(t, tr, name); !bytes.Equal(got, data) {
+			t.Fatalf("object has %d bytes and differs from the %d sent", len(got), len(data))
+		}
+	})
+}
