@@ -23,6 +23,7 @@ import (
 	"github.com/syndicate-media/syndicate/internal/domain"
 	"github.com/syndicate-media/syndicate/internal/store"
 	"github.com/syndicate-media/syndicate/internal/store/storetest"
+	"github.com/syndicate-media/syndicate/internal/transport/sftp/sftpd"
 )
 
 var binary string
@@ -149,21 +150,60 @@ func serveWith(t *testing.T, dataDir, database string, extra ...string) proc {
 // exactly the manifest's files with matching sha256 and nothing else.
 func TestSIGKILLMidDelivery(t *testing.T) {
 	for name, cfg := range storetest.Dialects(t) {
-		t.Run(name, func(t *testing.T) { interruptAndRestart(t, cfg, syscall.SIGKILL) })
+		t.Run(name, func(t *testing.T) { interruptAndRestart(t, cfg, syscall.SIGKILL, localDest(t)) })
 	}
 }
 
 // TestSIGTERMMidDelivery is the graceful stop: the delivery must not be
 // marked failed or cancelled, and must finish after the restart.
 func TestSIGTERMMidDelivery(t *testing.T) {
-	interruptAndRestart(t, storetest.SQLite(t), syscall.SIGTERM)
+	interruptAndRestart(t, storetest.SQLite(t), syscall.SIGTERM, localDest(t))
 }
 
-func interruptAndRestart(t *testing.T, cfg store.Config, sig syscall.Signal) {
+// TestSIGKILLMidStripedSFTP kills the server while a 96 MiB file goes to
+// an SFTP server over four connections: the restarted transfer resumes
+// from what the server holds, and the file's sha256 matches.
+func TestSIGKILLMidStripedSFTP(t *testing.T) {
+	root := t.TempDir()
+	signer, pemKey, err := sftpd.GenerateClientKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := sftpd.Start(sftpd.Config{Root: root, User: "slow", AuthorizedKey: signer.PublicKey()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	key := filepath.Join(t.TempDir(), "key")
+	os.WriteFile(key, pemKey, 0o600)
+	interruptAndRestart(t, storetest.SQLite(t), syscall.SIGKILL, interruptDest{
+		yaml: fmt.Sprintf("url: sftp://slow@%s/\n  credentials: file:%s\n  host_key: %s\n  streams: 4\n  max_bytes_per_second: 20000000",
+			srv.Addr(), key, srv.HostKeyFingerprint()),
+		folder: root, size: 96 << 20, killAfter: 30 << 20, serve: []string{"--allow-private-destinations"},
+	})
+}
+
+// interruptDest is where interruptAndRestart delivers: the profile's
+// destination lines, the folder the partner's files land in, the media
+// size, and how many bytes must have gone before the signal.
+type interruptDest struct {
+	yaml      string
+	folder    string
+	size      int
+	killAfter int64
+	serve     []string
+}
+
+func localDest(t *testing.T) interruptDest {
+	dest := filepath.Join(t.TempDir(), "partner")
+	return interruptDest{yaml: "url: file://" + dest + "\n  max_bytes_per_second: 1048576", folder: dest, size: 6 << 20, killAfter: 1 << 20}
+}
+
+func interruptAndRestart(t *testing.T, cfg store.Config, sig syscall.Signal, to interruptDest) {
 	work := t.TempDir()
-	dest := filepath.Join(work, "partner")
+	dest := to.folder
 	media := filepath.Join(work, "main.mxf")
-	data := make([]byte, 6<<20)
+	data := make([]byte, to.size)
 	rand.Read(data)
 	os.WriteFile(media, data, 0o644)
 	profile := filepath.Join(work, "partner.yaml")
@@ -171,13 +211,12 @@ func interruptAndRestart(t *testing.T, cfg store.Config, sig syscall.Signal) {
 name: Slow TV
 format: json
 destination:
-  url: file://%s
-  max_bytes_per_second: 1048576
-`, dest)), 0o644)
+  %s
+`, to.yaml)), 0o644)
 	catalog := filepath.Join(work, "catalog.json")
 	os.WriteFile(catalog, []byte(fmt.Sprintf(`[{"id":"ep-1","type":"episode","title":"Pilot","media":[{"role":"main","uri":"file://%s"}]}]`, media)), 0o644)
 
-	p := serve(t, cfg.DataDir, cfg.DatabaseURL)
+	p := serveWith(t, cfg.DataDir, cfg.DatabaseURL, to.serve...)
 	cli(t, p.url, "partners", "apply", "-f", profile)
 	cli(t, p.url, "assets", "import", catalog)
 	id := notifyCreate(t, p.url, "--key", "crash-1", "--partners", "slowtv", "ep-1")
@@ -188,7 +227,7 @@ destination:
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d.Status == domain.StatusTransferring && d.Bytes > 1<<20 {
+		if d.Status == domain.StatusTransferring && d.Bytes > to.killAfter {
 			break
 		}
 		if d.Status.Terminal() || time.Now().After(deadline) {
@@ -203,7 +242,7 @@ destination:
 		t.Fatal("manifest present before the restart: the kill came too late to test anything")
 	}
 
-	p2 := serve(t, cfg.DataDir, cfg.DatabaseURL)
+	p2 := serveWith(t, cfg.DataDir, cfg.DatabaseURL, to.serve...)
 	c2 := client.New(p2.url, token)
 	var d domain.Delivery
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
