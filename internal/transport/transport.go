@@ -267,6 +267,23 @@ func ValidateName(name string) error {
 	return nil
 }
 
+// Fill reads into buf until it is full or r ends; eof reports the end. The
+// transports that send fixed-size pieces (S3 parts, SFTP stripes) read
+// with it.
+func Fill(r io.Reader, buf []byte) (n int, eof bool, err error) {
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if errors.Is(err, io.EOF) {
+			return n, true, nil
+		}
+		if err != nil {
+			return n, false, err
+		}
+	}
+	return n, false, nil
+}
+
 // ContextReader returns a reader that fails with ctx's error once ctx
 // ends, so a copy loop over a protocol without context support stops.
 func ContextReader(ctx context.Context, r io.Reader) io.Reader { return ctxReader{ctx, r} }

@@ -250,7 +250,7 @@ func (c *Client) Put(ctx context.Context, name string, r io.Reader, size int64) 
 		buf = make([]byte, size+1)
 	}
 	src := transport.ContextReader(ctx, r)
-	n, eof, err := fill(src, buf)
+	n, eof, err := transport.Fill(src, buf)
 	switch {
 	case err != nil:
 		return fmt.Errorf("s3: put %s: %w", name, err)
@@ -332,7 +332,7 @@ func (c *Client) send(ctx context.Context, name, key string, u *upload, src io.R
 			default:
 				buf = make([]byte, u.partSize)
 			}
-			if n, eof, readErr = fill(src, buf); readErr != nil {
+			if n, eof, readErr = transport.Fill(src, buf); readErr != nil {
 				break
 			}
 		}
@@ -387,21 +387,6 @@ func (c *Client) send(ctx context.Context, name, key string, u *upload, src io.R
 		return c.fail(ctx, "complete upload of", name, err)
 	}
 	return nil
-}
-
-// fill reads into buf until it is full or r ends; eof reports the end.
-func fill(r io.Reader, buf []byte) (n int, eof bool, err error) {
-	for n < len(buf) {
-		m, err := r.Read(buf[n:])
-		n += m
-		if errors.Is(err, io.EOF) {
-			return n, true, nil
-		}
-		if err != nil {
-			return n, false, err
-		}
-	}
-	return n, false, nil
 }
 
 // settle tidies up after send: on success it removes the marker; on a

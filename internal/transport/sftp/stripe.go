@@ -11,6 +11,8 @@ import (
 
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/syndicate-media/syndicate/internal/transport"
 )
 
 // A large file goes over several SSH connections at once ("streams"): an
@@ -113,7 +115,7 @@ type stripe struct {
 // connection, as putOne sends it.
 func (c *Client) putStriped(ctx context.Context, p, name string, flags int, offset int64, r io.Reader, size int64) error {
 	first := make([]byte, stripeSize)
-	n, eof, err := fill(r, first)
+	n, eof, err := transport.Fill(r, first)
 	if err != nil {
 		return fail(ctx, "read source for", name, err)
 	}
@@ -213,7 +215,7 @@ func (c *Client) putStriped(ctx context.Context, p, name string, flags int, offs
 		} else {
 			buf = make([]byte, stripeSize)
 		}
-		if n, eof, err = fill(r, buf); err != nil {
+		if n, eof, err = transport.Fill(r, buf); err != nil {
 			werr, n = err, 0
 		}
 	}
@@ -245,21 +247,6 @@ func (c *Client) putStriped(ctx context.Context, p, name string, flags int, offs
 		return fail(ctx, "close", name, err)
 	}
 	return nil
-}
-
-// fill reads into buf until it is full or r ends; eof reports the end.
-func fill(r io.Reader, buf []byte) (n int, eof bool, err error) {
-	for n < len(buf) {
-		m, err := r.Read(buf[n:])
-		n += m
-		if errors.Is(err, io.EOF) {
-			return n, true, nil
-		}
-		if err != nil {
-			return n, false, err
-		}
-	}
-	return n, false, nil
 }
 
 // The resume rule above holds only while the stripes in flight fit in the
