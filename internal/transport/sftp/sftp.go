@@ -470,12 +470,7 @@ func (c *Client) Open(ctx context.Context, name string) (io.ReadCloser, error) {
 
 // Close ends the SFTP sessions and the SSH connections.
 func (c *Client) Close() error {
-	c.mu.Lock()
-	for _, s := range c.extra {
-		s.close()
-	}
-	c.extra = nil
-	c.mu.Unlock()
+	c.dropExtras()
 	err := c.sftp.Close()
 	if errors.Is(err, io.EOF) { // already gone, e.g. closed when a ctx ended
 		err = nil

@@ -88,6 +88,17 @@ func (c *Client) addSessions(ctx context.Context, ready func(session)) (wait fun
 	return wg.Wait
 }
 
+// dropExtras closes the connections beyond the first; the next large file
+// logs in again.
+func (c *Client) dropExtras() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.extra {
+		s.close()
+	}
+	c.extra = nil
+}
+
 // Streams reports how many connections the client has open (1 until a
 // large file was sent) and, if a further login failed, why.
 func (c *Client) Streams() (int, error) {
@@ -146,7 +157,7 @@ func (c *Client) putStriped(ctx context.Context, p, name string, flags int, offs
 		stopped bool  // work is closed: no more workers
 		werrs   error // a handle that failed to open or close
 	)
-	startWorkers := func(s session) {
+	startWorkers := func(s session, primary bool) {
 		mu.Lock()
 		defer mu.Unlock()
 		if stopped {
@@ -155,11 +166,14 @@ func (c *Client) putStriped(ctx context.Context, p, name string, flags int, offs
 		for range 2 {
 			wg.Go(func() {
 				h, err := s.sftp.OpenFile(p, flagsWrite)
-				if err != nil {
+				if err != nil && !primary {
+					return // the other workers take its stripes
+				}
+				if err != nil { // no one may be left to write: fail the stripes
 					mu.Lock()
 					werrs = errors.Join(werrs, err)
 					mu.Unlock()
-					for st := range work { // fail what it would have written
+					for st := range work {
 						st.done <- err
 					}
 					return
@@ -176,8 +190,8 @@ func (c *Client) putStriped(ctx context.Context, p, name string, flags int, offs
 			})
 		}
 	}
-	startWorkers(session{conn: c.conn, sftp: c.sftp})
-	waitLogins := c.addSessions(ctx, startWorkers)
+	startWorkers(session{conn: c.conn, sftp: c.sftp}, true)
+	waitLogins := c.addSessions(ctx, func(s session) { startWorkers(s, false) })
 
 	var (
 		inflight []*stripe // in offset order
@@ -228,11 +242,12 @@ func (c *Client) putStriped(ctx context.Context, p, name string, flags int, offs
 	mu.Unlock()
 	wg.Wait()
 	waitLogins()
-	if werr != nil {
-		return fail(ctx, "write", name, werr)
+	if werr == nil {
+		werr = werrs
 	}
-	if werrs != nil {
-		return fail(ctx, "write", name, werrs)
+	if werr != nil {
+		c.dropExtras() // one of them may be the connection that broke
+		return fail(ctx, "write", name, werr)
 	}
 	if size >= 0 && off != size {
 		return fail(ctx, "write", name, fmt.Errorf("source gave %d bytes, expected %d", off, size))
