@@ -55,6 +55,7 @@ else
 	protocols=(local sftp)
 	[[ -f scripts/versitygw.sh ]] && protocols+=(s3)
 	[[ -f scripts/vsftpd.sh ]] && protocols+=(ftp)
+	[[ -f scripts/webdav.sh ]] && protocols+=(http)
 fi
 
 # answers ADDR: something listens at host:port (a URL's scheme and path are
@@ -128,9 +129,10 @@ for p in "${protocols[@]}"; do
 		echo "bench.sh: s3: versitygw keeps its objects in $(tr '\0' ' ' <"/proc/$(cat "$BENCH_S3/versitygw.pid")/cmdline" | sed 's/.* posix //')"
 		;;
 	ftp) server scripts/vsftpd.sh /tmp/syndicate-vsftpd/env SYNDICATE_TEST_VSFTPD_ADDR || { status=1; continue; } ;;
+	http) server scripts/webdav.sh /tmp/syndicate-webdav/env SYNDICATE_TEST_WEBDAV_URL || { status=1; continue; } ;;
 	esac
 	echo "bench.sh: $p: $(uptime)"
-	# http has no server script: pass one with BENCH_ARGS="--target https://... --secret env:NAME".
+	# Another http server: BENCH_ARGS="--target https://... --secret env:NAME".
 	# shellcheck disable=SC2086
 	"$tmp/syndicate" bench transfer --protocol "$p" --size "$SIZE" --runs "$RUNS" ${ARCHIVE:+--archive "$ARCHIVE"} \
 		--rclone "$RCLONE" ${BENCH_ARGS:-} || status=1

@@ -5,7 +5,8 @@
 #
 # Starts (installing on a bare Debian, as root, if missing) a PostgreSQL on
 # 127.0.0.1:5432, a throwaway OpenSSH sshd on 127.0.0.1:2222, vsftpd (FTP and
-# FTPS) on 127.0.0.1:2121, versitygw (S3) on 127.0.0.1:7070 and NATS with
+# FTPS) on 127.0.0.1:2121, versitygw (S3) on 127.0.0.1:7070, nginx WebDAV
+# (HTTP) on 127.0.0.1:8088 and NATS with
 # JetStream on 127.0.0.1:4222 (if not already running), then runs
 # every package's tests with SYNDICATE_FULL=1, which turns "server missing"
 # from a skip into a failure.
@@ -54,6 +55,10 @@ set +a
 bash scripts/vsftpd.sh /tmp/syndicate-vsftpd >/dev/null
 set -a
 . /tmp/syndicate-vsftpd/env
+set +a
+bash scripts/webdav.sh /tmp/syndicate-webdav >/dev/null
+set -a
+. /tmp/syndicate-webdav/env
 set +a
 # Headless Chromium for the web UI's browser tests (internal/ui).
 if [ ! -x /usr/bin/chromium ]; then

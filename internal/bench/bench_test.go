@@ -178,8 +178,9 @@ func TestDefaultTargetSFTP(t *testing.T) {
 	if tg.URL != want.URL || tg.Secret != want.Secret || tg.HostKey != want.HostKey {
 		t.Errorf("DefaultTarget(sftp) = %+v, want %+v", tg, want)
 	}
-	if _, err := DefaultTarget("http", func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), "--target") {
-		t.Errorf("DefaultTarget(http) err = %v, want one asking for --target", err)
+	env = map[string]string{"SYNDICATE_TEST_WEBDAV_URL": "http://127.0.0.1:8088", "SYNDICATE_TEST_WEBDAV_SECRET_FILE": "/w/secret"}
+	if tg, err := DefaultTarget("http", func(k string) string { return env[k] }); err != nil || tg.URL != "http://127.0.0.1:8088/" || tg.Secret != "file:/w/secret" {
+		t.Errorf("DefaultTarget(http) = %+v, %v", tg, err)
 	}
 }
 

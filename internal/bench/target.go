@@ -30,6 +30,7 @@ const (
 	SSHDEnv      = "/tmp/syndicate-sshd/env"
 	VersitygwEnv = "/tmp/syndicate-versitygw/env"
 	VsftpdEnv    = "/tmp/syndicate-vsftpd/env"
+	WebDAVEnv    = "/tmp/syndicate-webdav/env"
 )
 
 // Target is a destination both sides upload to: a Syndicate destination
@@ -276,7 +277,15 @@ func DefaultTarget(protocol string, getenv func(string) string) (Target, error) 
 		u := url.URL{Scheme: "ftp", User: url.User(e.get(p + "USER")), Host: e.get(p + "ADDR"), Path: "/" + strings.TrimPrefix(e.get(p+"ROOT"), "/")}
 		return Target{URL: u.String(), Secret: "file:" + e.get(p+"PASSWORD_FILE")}, nil
 	case "http":
-		return Target{}, errors.New("protocol http: no test server script writes an env file for it yet; pass --target http(s)://host/dir (and --secret)")
+		e, err := newEnvLookup(getenv, WebDAVEnv)
+		if err != nil {
+			return Target{}, err
+		}
+		const p = "SYNDICATE_TEST_WEBDAV_"
+		if err := missing(e, "scripts/webdav.sh", p+"URL", p+"SECRET_FILE"); err != nil {
+			return Target{}, err
+		}
+		return Target{URL: strings.TrimRight(e.get(p+"URL"), "/") + "/", Secret: "file:" + e.get(p+"SECRET_FILE")}, nil
 	}
 	return Target{}, fmt.Errorf("unknown protocol %q (have sftp, s3, ftp, http, local)", protocol)
 }
