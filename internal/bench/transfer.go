@@ -233,6 +233,9 @@ func Transfer(ctx context.Context, cfg Config) (sum Summary, err error) {
 		for k := range sides {
 			s := sides[(k+run-1)%len(sides)]
 			name := s.file(run, in.ext)
+			// Each upload starts with no dirty pages waiting for the disk:
+			// the last one's writeback would otherwise slow the next.
+			syncDisks()
 			var smp Sample
 			if s == sideSyndicate {
 				var got string
