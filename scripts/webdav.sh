@@ -27,6 +27,10 @@ fi
 if ! command -v nginx >/dev/null || [[ ! -f $MODULE ]]; then
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y nginx libnginx-mod-http-dav-ext
+	# Where the package's own service started (port 80, all addresses), stop it.
+	if [[ -f /run/nginx.pid ]]; then
+		nginx -s quit 2>/dev/null || kill "$(cat /run/nginx.pid)" 2>/dev/null || true
+	fi
 fi
 
 mkdir -p "$DIR"

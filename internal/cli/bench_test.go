@@ -17,7 +17,8 @@ func TestBenchArguments(t *testing.T) {
 		{[]string{"bench", "transfer", "--protocol", "gopher"}, 2, "--protocol must be one of"},
 		{[]string{"bench", "transfer", "--protocol", "local", "--size", "1XB", "--rclone", "/bin/true"}, 1, `unknown unit "XB"`},
 		{[]string{"bench", "transfer", "--protocol", "local", "--rclone", "/nonexistent/rclone"}, 1, "--rclone /nonexistent/rclone"},
-		{[]string{"bench", "transfer", "--protocol", "http", "--rclone", "/bin/true"}, 1, "pass --target"},
+		{[]string{"bench", "transfer", "--protocol", "http", "--target", "sftp://u@127.0.0.1/x", "--rclone", "/bin/true"}, 1, "a http target must be a http:// or https:// URL"},
+		{[]string{"bench", "transfer", "--protocol", "sftp", "--rtt", "-1s", "--rclone", "/bin/true"}, 1, "--rtt -1s: want 0 to 2s"},
 		{[]string{"bench", "upload-once", "--target", "file:///tmp/x"}, 2, "Usage: syndicate bench upload-once"},
 	} {
 		var out, errOut strings.Builder
