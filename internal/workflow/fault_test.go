@@ -137,6 +137,7 @@ func cutAndResume(t *testing.T, archiveKind string) {
 		p.Destination.Credentials = "file:" + keyFile
 		p.Destination.HostKey = srv.HostKeyFingerprint()
 		p.Package.Archive = archiveKind
+		p.Destination.Streams = 4 // a loopback server would get one by default
 	})
 	e.asset(t, "ep-1", "Pilot")
 	resp, err := e.intake.Notify(context.Background(), intake.Request{AssetID: "ep-1", Partners: intake.Partners{All: true}})

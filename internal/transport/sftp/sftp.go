@@ -56,6 +56,7 @@ type Client struct {
 	sftp *sftp.Client
 
 	streams int
+	rtt     time.Duration                          // measured when streams is left to the default
 	dial    func(context.Context) (session, error) // another connection like the first
 	mu      sync.Mutex
 	extra   []session // connections beyond the first, dialed for the first large file
@@ -82,6 +83,9 @@ func Dial(ctx context.Context, u *url.URL, opts transport.Options) (*Client, err
 	c := &Client{Root: root, conn: s.conn, sftp: s.sftp, streams: opts.Streams}
 	if c.streams == 0 {
 		c.streams = DefaultStreams
+		if c.rtt = measureRTT(s); c.rtt > 0 && c.rtt < nearRTT {
+			c.streams = 1
+		}
 	}
 	c.dial = func(ctx context.Context) (session, error) { return dialSession(ctx, u, opts) }
 	return c, nil

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -134,6 +135,83 @@ func TestStripedCancel(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), context.DeadlineExceeded.Error()) {
 		t.Fatalf("err = %v, want the deadline", err)
 	}
+}
+
+// TestDefaultStreams: by default a server on this machine gets one
+// connection (its window is no limit at loopback round trips); one 5 ms
+// away gets four.
+func TestDefaultStreams(t *testing.T) {
+	srv, key, root := server(t)
+	data := bigFile(t)
+	for _, c := range []struct {
+		addr string
+		want int
+	}{
+		{srv.Addr(), 1},
+		{startSlowProxy(t, srv.Addr(), 5*time.Millisecond), sftp.DefaultStreams},
+	} {
+		u, _ := url.Parse("sftp://" + user + "@" + c.addr + "/")
+		cl, err := sftp.Dial(context.Background(), u, transport.Options{Secret: key, HostKey: srv.HostKeyFingerprint()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cl.Put(context.Background(), "d.bin", bytes.NewReader(data), int64(len(data))); err != nil {
+			t.Fatal(err)
+		}
+		sameFile(t, filepath.Join(root, "d.bin"), data)
+		n, _ := cl.Streams()
+		switch {
+		case n == 1 && c.want == 1 && cl.RTT() <= 0:
+			t.Errorf("%s: no round trip measured", c.addr)
+		case n != c.want && c.want == 1 && cl.RTT() >= 2*time.Millisecond:
+			t.Logf("%s: loopback answered in %s on this loaded machine: %d streams", c.addr, cl.RTT(), n)
+		case n != c.want:
+			t.Errorf("%s: %d streams (round trip %s), want %d", c.addr, n, cl.RTT(), c.want)
+		}
+		cl.Close()
+	}
+}
+
+// startSlowProxy forwards to target, delaying what the server sends by
+// d: a server d away (one way is enough for a round trip of d).
+func startSlowProxy(t *testing.T, target string, d time.Duration) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			go func() { io.Copy(s, c); s.Close() }()
+			go func() {
+				buf := make([]byte, 64<<10)
+				for {
+					n, err := s.Read(buf)
+					if n > 0 {
+						time.Sleep(d)
+						if _, werr := c.Write(buf[:n]); werr != nil {
+							break
+						}
+					}
+					if err != nil {
+						break
+					}
+				}
+				c.Close()
+			}()
+		}
+	}()
+	return ln.Addr().String()
 }
 
 func TestStreamsOutOfRange(t *testing.T) {
