@@ -81,15 +81,13 @@ server() {
 	bash "$script" >/dev/null
 }
 
-# bytes SIZE: 1GiB, 512MiB, 100KiB or a plain number of bytes.
+# bytes SIZE: SIZE as `bench transfer --size` takes it (1GiB, 1.5GiB, 1GB,
+# 4k, 2 MiB, 1048576) in bytes, through coreutils' numfmt (k as 1000: near
+# enough for a room check); empty if it cannot tell.
 bytes() {
-	local n=${1%[KMG]iB}
-	case $1 in
-	*KiB) echo $((n << 10)) ;;
-	*MiB) echo $((n << 20)) ;;
-	*GiB) echo $((n << 30)) ;;
-	*) echo "$1" ;;
-	esac
+	local s=${1// /}
+	s=${s%B}
+	numfmt --from=auto "${s/k/K}" 2>/dev/null || true
 }
 
 # Built once for all protocols (go run would build it again for each).
@@ -114,11 +112,11 @@ for p in "${protocols[@]}"; do
 	s3)
 		if ! { [[ -f $BENCH_S3/env ]] && answers "$(. "$BENCH_S3/env" && echo "$SYNDICATE_TEST_S3_ENDPOINT")"; }; then
 			data=$BENCH_S3/data
-			need=$(($(bytes "$SIZE") * 5 / 2))
-			if [[ -d /dev/shm ]] && (($(df -B1 --output=avail /dev/shm | tail -n 1) > need)); then
+			size=$(bytes "$SIZE")
+			if [[ -n $size && -d /dev/shm ]] && (($(df -B1 --output=avail /dev/shm | tail -n 1) > size * 5 / 2)); then
 				data=/dev/shm/syndicate-bench-s3
 			else
-				echo "bench.sh: s3: not enough room in /dev/shm for $SIZE twice; the S3 server keeps its objects on disk"
+				echo "bench.sh: s3: no room in /dev/shm for $SIZE twice (or a size numfmt cannot read); the S3 server keeps its objects on disk"
 			fi
 			S3_PORT=7071 S3_DATA=$data bash scripts/versitygw.sh "$BENCH_S3" >/dev/null || { status=1; continue; }
 		fi

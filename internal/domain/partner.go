@@ -95,8 +95,9 @@ type Destination struct {
 	// Streams is how many SFTP connections one file of 64 MiB or more
 	// may use at once (1-8). Each has its own 2 MiB window, so over a
 	// long link several go several times faster. Default: 4 for a server
-	// 2 ms or more away (measured at login), 1 nearer. A server that
-	// refuses the extra logins gets the file over those it accepted.
+	// 2 ms or more away (measured before the first large file), 1 nearer.
+	// A server that refuses the extra logins gets the file over those it
+	// accepted.
 	Streams int `json:"streams,omitempty"`
 	// Path is the folder under the URL's root for each package; it may use
 	// {asset_id} and {delivery_id}. Default "{asset_id}".

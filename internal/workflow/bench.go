@@ -48,7 +48,7 @@ func BenchArchive(ctx context.Context, kind string, sources []string) (io.ReadCl
 	if err != nil {
 		return nil, err
 	}
-	return packageArchive(ctx, kind, m, plan, false), nil
+	return packageArchive(ctx, kind, m, plan, archiveEntries(plan, false)), nil
 }
 
 // UploadArchive sends sources through tr as one archive built while it

@@ -153,15 +153,15 @@ func send(ctx context.Context, log *slog.Logger, policy *transport.Policy, j job
 		m.Scope = domain.ScopeMetadata
 	}
 	loc := strings.TrimRight(dest.URL, "/") + "/" + dir
+	wantMD5 := j.Partner.Package.WantsMD5()
 	if kind := j.Partner.Package.Archive; kind != "" {
-		res, err := snd.sendArchive(ctx, kind, dir, j.Asset.ID, m, plan, j.Partner.Package.WantsMD5())
+		res, err := snd.sendArchive(ctx, kind, dir, j.Asset.ID, m, plan, wantMD5)
 		if err == nil {
 			err = snd.marker(ctx, j, dir, &res)
 		}
 		res.Location = loc
 		return res, err
 	}
-	wantMD5 := j.Partner.Package.WantsMD5()
 	for _, f := range plan.Files {
 		var md5h hash.Hash
 		if wantMD5 && f.MD5 == "" {
@@ -239,9 +239,10 @@ func (s *sender) sendArchive(ctx context.Context, kind, dir, assetID string, m d
 // NAME.sha256, and returns the archive's sha256 and size and the size of
 // NAME.sha256. wantMD5 lists each file's md5 in the manifest too.
 func (s *sender) putArchive(ctx context.Context, kind, dir, name string, m domain.Manifest, plan packaging.Plan, wantMD5 bool) (sum string, n, markerSize int64, err error) {
-	stream := packageArchive(ctx, kind, m, plan, wantMD5)
+	entries := archiveEntries(plan, wantMD5)
+	stream := packageArchive(ctx, kind, m, plan, entries)
 	defer stream.Close()
-	hint := transport.WithSizeHint(ctx, archive.SizeBound(archiveEntries(plan, false)))
+	hint := transport.WithSizeHint(ctx, archive.SizeBound(entries))
 	sum, n, err = s.put(hint, path.Join(dir, name), stream, packaging.File{Name: name, Role: "archive", Size: -1})
 	if err != nil {
 		return "", 0, 0, err
@@ -254,11 +255,10 @@ func (s *sender) putArchive(ctx context.Context, kind, dir, name string, m domai
 	return sum, n, mf.Size, nil
 }
 
-// packageArchive is the archive of plan's files with m, completed with
-// their sizes and checksums, as its last entry. The manifest lists the
-// md5s packaging knows, and with wantMD5 all, hashed while archiving.
-func packageArchive(ctx context.Context, kind string, m domain.Manifest, plan packaging.Plan, wantMD5 bool) io.ReadCloser {
-	entries := archiveEntries(plan, wantMD5)
+// packageArchive is the archive of entries (plan's files, archiveEntries)
+// with m, completed with their sizes and checksums, as its last entry. The
+// manifest lists the md5s packaging knows and those the entries asked for.
+func packageArchive(ctx context.Context, kind string, m domain.Manifest, plan packaging.Plan, entries []archive.Entry) io.ReadCloser {
 	last := func(sums []archive.Sum) ([]byte, error) {
 		mm := m
 		for i, f := range plan.Files {

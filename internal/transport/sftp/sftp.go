@@ -55,14 +55,15 @@ type Client struct {
 	conn *ssh.Client
 	sftp *sftp.Client
 
+	// streams is destination.streams; 0 (the default) is decided by
+	// the round trip before the first large file (see autoStreams).
 	streams int
-	rtt     time.Duration                          // measured when streams is left to the default
+	rtt     time.Duration                          // measured when streams was left to the default
 	dial    func(context.Context) (session, error) // another connection like the first
 	mu      sync.Mutex
 	extra   []session // connections beyond the first, dialed for the first large file
-	noMore  bool      // a further login failed: make do with these
-	// lastDialErr is why a further login failed.
-	lastDialErr error
+	// dialErr is why a further login failed; once set, no more are tried.
+	dialErr error
 }
 
 // Dial connects and logs in to the server u names. Failures retrying cannot
@@ -70,7 +71,7 @@ type Client struct {
 // are transport.Permanent; network failures are not.
 func Dial(ctx context.Context, u *url.URL, opts transport.Options) (*Client, error) {
 	if opts.Streams < 0 || opts.Streams > MaxStreams {
-		return nil, transport.Permanent(fmt.Errorf("sftp: streams %d: want 1-%d (0: %d)", opts.Streams, MaxStreams, DefaultStreams))
+		return nil, transport.Permanent(fmt.Errorf("sftp: streams %d: want 1-%d (0: the default)", opts.Streams, MaxStreams))
 	}
 	s, err := dialSession(ctx, u, opts)
 	if err != nil {
@@ -81,12 +82,6 @@ func Dial(ctx context.Context, u *url.URL, opts transport.Options) (*Client, err
 		root = ""
 	}
 	c := &Client{Root: root, conn: s.conn, sftp: s.sftp, streams: opts.Streams}
-	if c.streams == 0 {
-		c.streams = DefaultStreams
-		if c.rtt = measureRTT(s); c.rtt > 0 && c.rtt < nearRTT {
-			c.streams = 1
-		}
-	}
 	c.dial = func(ctx context.Context) (session, error) { return dialSession(ctx, u, opts) }
 	return c, nil
 }
@@ -361,7 +356,7 @@ func (c *Client) PutFrom(ctx context.Context, name string, offset int64, r io.Re
 	if offset > 0 {
 		flags = flagsWrite
 	}
-	if c.striped(offset, size) {
+	if c.striped(offset, size) && c.autoStreams() > 1 {
 		return c.putStriped(ctx, p, name, flags, offset, r, size)
 	}
 	return c.putOne(ctx, p, name, flags, offset, r, size)

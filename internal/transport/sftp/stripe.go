@@ -73,7 +73,7 @@ func (c *Client) addSessions(ctx context.Context, ready func(session)) (wait fun
 	c.mu.Lock()
 	have := slices.Clone(c.extra)
 	want := c.streams - 1 - len(c.extra)
-	if c.noMore || c.dial == nil {
+	if c.dialErr != nil || c.dial == nil {
 		want = 0
 	}
 	c.mu.Unlock()
@@ -86,7 +86,7 @@ func (c *Client) addSessions(ctx context.Context, ready func(session)) (wait fun
 			s, err := c.dial(ctx)
 			c.mu.Lock()
 			if err != nil {
-				c.noMore, c.lastDialErr = true, err
+				c.dialErr = err
 				c.mu.Unlock()
 				return
 			}
@@ -98,24 +98,33 @@ func (c *Client) addSessions(ctx context.Context, ready func(session)) (wait fun
 	return wg.Wait
 }
 
-// measureRTT times the quickest of three requests (realpath ".") to the
-// server; 0 if one fails.
-func measureRTT(s session) time.Duration {
-	var best time.Duration
+// autoStreams decides streams left to the default, once, before the
+// first large file (a delivery of small files pays nothing): the quickest
+// of three requests (realpath ".") is the round trip; DefaultStreams from
+// nearRTT on, else 1. It returns the streams to use.
+func (c *Client) autoStreams() int {
+	if c.streams != 0 {
+		return c.streams
+	}
+	c.streams = DefaultStreams
 	for i := range 3 {
 		start := time.Now()
-		if _, err := s.sftp.Getwd(); err != nil {
-			return 0
+		if _, err := c.sftp.Getwd(); err != nil {
+			c.rtt = 0
+			return c.streams
 		}
-		if d := time.Since(start); i == 0 || d < best {
-			best = d
+		if d := time.Since(start); i == 0 || d < c.rtt {
+			c.rtt = d
 		}
 	}
-	return best
+	if c.rtt < nearRTT {
+		c.streams = 1
+	}
+	return c.streams
 }
 
-// RTT is the round trip to the server measured at login when the
-// destination left streams to the default (0 otherwise).
+// RTT is the round trip autoStreams measured (0 if streams was set or no
+// large file was sent yet).
 func (c *Client) RTT() time.Duration { return c.rtt }
 
 // dropExtras closes the connections beyond the first; the next large file
@@ -134,13 +143,13 @@ func (c *Client) dropExtras() {
 func (c *Client) Streams() (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return 1 + len(c.extra), c.lastDialErr
+	return 1 + len(c.extra), c.dialErr
 }
 
 // striped reports whether a file of size (-1: unknown) written from
-// offset goes over several connections.
+// offset is large enough to go over several connections.
 func (c *Client) striped(offset, size int64) bool {
-	return c.streams > 1 && (size < 0 || size-offset >= stripeMin)
+	return c.streams != 1 && (size < 0 || size-offset >= stripeMin)
 }
 
 // stripe is a piece of the file on its way; done receives the outcome.

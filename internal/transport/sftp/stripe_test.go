@@ -119,8 +119,15 @@ func TestStripedFallsBackToOneConnection(t *testing.T) {
 		t.Fatalf("streams = %d (%v), want 1 and the refused login's error", n, err)
 	}
 	// The next large file does not knock again.
+	knocks := srv.Connections()
+	if knocks != 4 {
+		t.Errorf("%d connections for the first file, want 4 (one, then three refused)", knocks)
+	}
 	if err := c.Put(context.Background(), "two.bin", bytes.NewReader(data), int64(len(data))); err != nil {
 		t.Fatal(err)
+	}
+	if n := srv.Connections(); n != knocks {
+		t.Errorf("%d more connections for the second file, want none", n-knocks)
 	}
 }
 

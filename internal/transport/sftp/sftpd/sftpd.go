@@ -22,6 +22,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pkg/sftp"
@@ -56,6 +57,7 @@ type Server struct {
 	config  *ssh.ServerConfig
 
 	maxConns int
+	accepted atomic.Int64
 	mu       sync.Mutex
 	conns    map[net.Conn]struct{}
 	closed   bool
@@ -155,6 +157,10 @@ func serverConfig(cfg Config) *ssh.ServerConfig {
 // Addr is the host:port the server listens on.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
+// Connections counts the TCP connections accepted so far, those closed
+// at once for MaxConns included.
+func (s *Server) Connections() int { return int(s.accepted.Load()) }
+
 // HostKey is the server's public key, e.g. for a known_hosts line.
 func (s *Server) HostKey() ssh.PublicKey { return s.hostKey.PublicKey() }
 
@@ -188,6 +194,7 @@ func (s *Server) accept() {
 			time.Sleep(10 * time.Millisecond) // e.g. out of file descriptors
 			continue
 		}
+		s.accepted.Add(1)
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
