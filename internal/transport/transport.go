@@ -62,6 +62,43 @@ type Resumer interface {
 	PutFrom(ctx context.Context, name string, offset int64, r io.Reader, size int64) error
 }
 
+// Checksummer is implemented by transports whose server can hash a file it
+// stores (FTP HASH/XSHA256 where FEAT lists them, SFTP check-file, S3
+// checksums). The delivery step asks it after the final rename, so that
+// "delivered" rests on what the partner holds, not on what was sent.
+type Checksummer interface {
+	// ServerSHA256 returns the server's sha256 of name. ok is false when
+	// this server offers no such hash (the caller then verifies otherwise);
+	// err is a failure to ask.
+	ServerSHA256(ctx context.Context, name string) (sum []byte, ok bool, err error)
+}
+
+// RangeOpener is implemented by transports that can read part of a stored
+// file back. The delivery step reads the seam of a resumed upload (the
+// first block and the bytes around the resume offset) and compares them
+// with the source where the server offers no hash.
+type RangeOpener interface {
+	// OpenRange reads length bytes of name starting at offset (fewer if
+	// the file is shorter).
+	OpenRange(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error)
+}
+
+// Verification says how the delivery step checked one file at the partner.
+type Verification string
+
+// The ways a file can be verified, weakest first.
+const (
+	// VerifiedSize: the partner holds the file at its final name with the
+	// manifest's size (every transport; the floor).
+	VerifiedSize Verification = "size"
+	// VerifiedSeam: size, plus the first block and the bytes around the
+	// resume offset of a resumed upload were read back and match the source.
+	VerifiedSeam Verification = "seam read back"
+	// VerifiedServerSHA256: the server's own sha256 of the file equals the
+	// manifest's.
+	VerifiedServerSHA256 Verification = "sha256 by server"
+)
+
 // FileInfo is what Stat reports about a remote file.
 type FileInfo struct {
 	Name    string
