@@ -1,0 +1,42 @@
+package hermetic
+
+import (
+	"reflect"
+	"testing"
+)
+
+// TestOffLoopback reads a trace recorded in a network namespace with only
+// lo (so none of its packets could leave): a TCP connect and a datagram to
+// documentation addresses are found, a UDP connect with nothing sent after
+// it is a route probe, loopback and unix sockets are fine.
+func TestOffLoopback(t *testing.T) {
+	found, probes, err := offLoopback("testdata/strace.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantFound := []string{
+		"pid 25806: TCP connect to 192.0.2.1:443",
+		"pid 25806: UDP sendto to 192.0.2.7:53",
+	}
+	if !reflect.DeepEqual(found, wantFound) {
+		t.Errorf("found %q, want %q", found, wantFound)
+	}
+	wantProbes := []string{
+		"pid 25806: UDP connect to [2001:db8::1]:443",
+		"pid 31002: UDP connect to [2001:4860:4860::8888]:443",
+	}
+	if !reflect.DeepEqual(probes, wantProbes) {
+		t.Errorf("probes %q, want %q", probes, wantProbes)
+	}
+}
+
+func TestLoopback(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"127.0.0.1:53": true, "127.53.0.1:53": true, "[::1]:80": true, "[::ffff:127.0.0.1]:5432": true,
+		"0.0.0.0:0": true, "10.255.255.53:53": false, "[2001:4860:4860::8888]:443": false, "192.0.2.1": false,
+	} {
+		if got := loopback(addr); got != want {
+			t.Errorf("loopback(%s) = %v, want %v", addr, got, want)
+		}
+	}
+}
