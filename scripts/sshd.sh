@@ -36,6 +36,11 @@ if [[ ! -x /usr/sbin/sshd ]]; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y openssh-server openssh-client
 fi
 
+# SYNDICATE_INSTALL_ONLY=1: install what is missing and stop here. The full
+# suite installs on the machine's network, then starts the server inside a
+# network namespace that has only lo (scripts/test-all.sh).
+[[ -z ${SYNDICATE_INSTALL_ONLY:-} ]] || exit 0
+
 mkdir -p "$DIR" /run/sshd
 chmod 755 "$DIR" # sshd reads authorized_keys as the user
 chmod 755 /run/sshd

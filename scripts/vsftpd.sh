@@ -34,6 +34,11 @@ if ((${#pkgs[@]})); then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y "${pkgs[@]}"
 fi
 
+# SYNDICATE_INSTALL_ONLY=1: install what is missing and stop here. The full
+# suite installs on the machine's network, then starts the server inside a
+# network namespace that has only lo (scripts/test-all.sh).
+[[ -z ${SYNDICATE_INSTALL_ONLY:-} ]] || exit 0
+
 mkdir -p "$DIR" /var/run/vsftpd/empty
 chmod 755 "$DIR"
 

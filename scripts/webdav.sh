@@ -33,6 +33,11 @@ if ! command -v nginx >/dev/null || [[ ! -f $MODULE ]]; then
 	fi
 fi
 
+# SYNDICATE_INSTALL_ONLY=1: install what is missing and stop here. The full
+# suite installs on the machine's network, then starts the server inside a
+# network namespace that has only lo (scripts/test-all.sh).
+[[ -z ${SYNDICATE_INSTALL_ONLY:-} ]] || exit 0
+
 mkdir -p "$DIR"
 chmod 700 "$DIR"
 if [[ -f $DIR/nginx.pid ]]; then
