@@ -1,7 +1,9 @@
 package hermetic
 
 import (
+	"os"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -38,5 +40,26 @@ func TestLoopback(t *testing.T) {
 		if got := loopback(addr); got != want {
 			t.Errorf("loopback(%s) = %v, want %v", addr, got, want)
 		}
+	}
+}
+
+// TestTraceFile checks a trace made elsewhere, e.g. of the whole suite:
+//
+//	strace -f -qq -yy -s 0 -e trace=connect,sendto,sendmsg,sendmmsg -o /tmp/suite.trace go test ./...
+//	SYNDICATE_TRACE_FILE=/tmp/suite.trace go test -run TestTraceFile ./internal/hermetic
+func TestTraceFile(t *testing.T) {
+	trace := os.Getenv("SYNDICATE_TRACE_FILE")
+	if trace == "" {
+		t.Skip("set SYNDICATE_TRACE_FILE to an strace log (-f -yy -e trace=connect,sendto,sendmsg,sendmmsg)")
+	}
+	found, probes, err := offLoopback(trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range probes {
+		t.Logf("route probe, no packet sent: %s", p)
+	}
+	if len(found) > 0 {
+		t.Errorf("the traced run tried to leave loopback:\n  %s", strings.Join(found, "\n  "))
 	}
 }
