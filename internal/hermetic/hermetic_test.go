@@ -152,7 +152,9 @@ func offLoopback(trace string) (found, probes []string, err error) {
 			// A UDP connect() sends nothing: it asks the kernel for a route
 			// (Chromium's IPv6 reachability check). A datagram sent on
 			// that socket later names the peer in its own line (-yy).
-			if sys == "connect" && strings.HasPrefix(proto, "UDP") {
+			// Port 53 is a resolver: Go writes its query with write(2),
+			// which is not traced, so the connect stands for the query.
+			if sys == "connect" && strings.HasPrefix(proto, "UDP") && !strings.HasSuffix(a, ":53") {
 				probes = append(probes, what)
 			} else {
 				found = append(found, what)
