@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode"
 
 	"github.com/syndicate-media/syndicate/internal/secret"
 )
@@ -135,8 +136,15 @@ func (u *UI) logout(w http.ResponseWriter, r *http.Request, s *session) {
 // localPath keeps a redirect target on this site: a path, never another
 // host ("//evil.example", "/\evil.example") or a scheme.
 func localPath(p string) string {
-	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") ||
-		strings.HasPrefix(p, "/login") || strings.ContainsAny(p, "\r\n") {
+	// Browsers drop tabs and newlines from a URL and read a backslash as a
+	// slash, so "/\t/evil.example" would be "//evil.example": refuse every
+	// control character and backslash before looking at the shape.
+	if strings.ContainsFunc(p, func(r rune) bool { return unicode.IsControl(r) || r == '\\' }) {
+		return "/"
+	}
+	u, err := url.Parse(p)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" ||
+		!strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/login") {
 		return "/"
 	}
 	return p

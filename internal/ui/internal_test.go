@@ -50,6 +50,10 @@ func TestLocalPath(t *testing.T) {
 	for in, want := range map[string]string{
 		"": "/", "/": "/", "/deliveries?status=failed": "/deliveries?status=failed", "//evil.example": "/",
 		"/\\evil.example": "/", "https://evil.example/": "/", "evil": "/", "/login": "/", "/x\r\nSet-Cookie: a=b": "/",
+		// Browsers drop tabs and newlines from a URL and read \ as /: each
+		// of these would leave for evil.example.
+		"/\t/evil.example": "/", "/\n/evil.example": "/", "/\x00/evil.example": "/", "/a\\..\\\\evil.example": "/",
+		"/%09/evil.example": "/%09/evil.example", "/deliveries/x#frag": "/deliveries/x#frag",
 	} {
 		if got := localPath(in); got != want {
 			t.Errorf("localPath(%q) = %q, want %q", in, got, want)
