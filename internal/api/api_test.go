@@ -136,6 +136,28 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
+// TestNoSniff: every kind of answer tells browsers not to guess its type.
+func TestNoSniff(t *testing.T) {
+	f := start(t, storetest.SQLite(t))
+	for _, c := range []struct{ path, tok string }{
+		{"/healthz", ""}, {"/v1/deliveries", ""}, {"/v1/deliveries", token}, {"/v1/nowhere", token},
+		{"/metrics", token}, {"/ui/static/favicon.svg", ""}, {"/login", ""}, {"/", ""},
+	} {
+		req, _ := http.NewRequest("GET", f.srv.URL+c.path, nil)
+		if c.tok != "" {
+			req.Header.Set("Authorization", "Bearer "+c.tok)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("X-Content-Type-Options"); got != "nosniff" {
+			t.Errorf("GET %s (%d): X-Content-Type-Options %q, want nosniff", c.path, resp.StatusCode, got)
+		}
+	}
+}
+
 func TestHealthWithoutToken(t *testing.T) {
 	f := start(t, storetest.SQLite(t))
 	for _, p := range []string{"/healthz", "/readyz"} {

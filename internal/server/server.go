@@ -240,10 +240,20 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	root := http.NewServeMux()
 	root.Handle("/metrics", h) // Prometheus scrapes the API's /metrics; the UI has every other path outside the API
 	root.Handle("/", web.Handler(h))
-	s.http = &http.Server{Handler: root, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
+	s.http = &http.Server{Handler: noSniff(root), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
 	s.http.RegisterOnShutdown(web.Close)
 	go func() { s.done <- s.http.Serve(ln) }()
 	return s, nil
+}
+
+// noSniff tells browsers to take every answer (API JSON, UI pages, static
+// files, metrics) as the type it declares, never to guess a script or a
+// page from its bytes.
+func noSniff(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		h.ServeHTTP(w, r)
+	})
 }
 
 func (s *Server) bootstrapToken(ctx context.Context, token string) error {
