@@ -20,6 +20,10 @@ type EventsPage struct {
 	Next   int64             `json:"next"`
 }
 
+// maxFilterValues bounds each list filter of GET /v1/events: every value
+// is a bound SQL parameter, and SQLite takes at most 32,766.
+const maxFilterValues = 100
+
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := store.EventFilter{Types: listParam(q["type"]), Partners: listParam(q["partner"]), Limit: 100}
@@ -35,6 +39,10 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 			writeError(w, 400, "invalid_request", "limit: want 1-1000")
 			return
 		}
+	}
+	if len(f.Partners) > maxFilterValues || len(f.Types) > maxFilterValues {
+		writeError(w, 400, "invalid_request", fmt.Sprintf("partner, type: at most %d values each", maxFilterValues))
+		return
 	}
 	if err := checkTypes(f.Types); err != nil {
 		writeError(w, 400, "invalid_request", err.Error())

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -77,6 +78,25 @@ func TestWebhookBadInput(t *testing.T) {
 
 // TestWebhooksAPI walks a webhook through the API: add, list, test, the
 // events of a real notification, pull consumers, replay, remove.
+// TestEventFilterBounded: a filter of 40,000 partners was 500 (too many SQL
+// variables); past the cap it is a 400 that says the cap.
+func TestEventFilterBounded(t *testing.T) {
+	f := start(t, storetest.SQLite(t))
+	many := make([]string, 40000)
+	for i := range many {
+		many[i] = fmt.Sprintf("p%d", i)
+	}
+	for _, q := range []string{"partner=" + strings.Join(many, ","), "type=" + strings.Repeat("syndicate.delivery.delivered,", 101)} {
+		code, body := f.do(t, "GET", "/v1/events?"+q, token, "", "")
+		if code != 400 || body["code"] != "invalid_request" || !strings.Contains(fmt.Sprint(body["message"]), "at most 100") {
+			t.Errorf("%.30s…: %d %v", q, code, body)
+		}
+	}
+	if code, _ := f.do(t, "GET", "/v1/events?partner="+strings.Join(many[:100], ","), token, "", ""); code != 200 {
+		t.Errorf("100 partners: %d", code)
+	}
+}
+
 func TestWebhooksAPI(t *testing.T) {
 	for name, cfg := range storetest.Dialects(t) {
 		t.Run(name, func(t *testing.T) {
