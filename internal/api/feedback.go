@@ -133,7 +133,21 @@ func (s *Server) partnerGetDelivery(w http.ResponseWriter, r *http.Request, p do
 		s.internal(w, r, err)
 		return
 	}
-	writeJSON(w, 200, d)
+	writeJSON(w, 200, partnerView(d))
+}
+
+// partnerView is what a partner may see of its delivery: no internal
+// error text (paths, hosts, server messages) and no source location.
+func partnerView(d domain.Delivery) domain.Delivery {
+	if d.LastError != "" {
+		if d.Status == domain.StatusFailed {
+			d.LastError = "the delivery failed; the sender's operator has the details"
+		} else {
+			d.LastError = "an attempt failed and will be retried; the sender's operator has the details"
+		}
+	}
+	d.Location = ""
+	return d
 }
 
 func (s *Server) partnerListDeliveries(w http.ResponseWriter, r *http.Request, p domain.Partner) {
@@ -141,6 +155,9 @@ func (s *Server) partnerListDeliveries(w http.ResponseWriter, r *http.Request, p
 	if err != nil {
 		s.internal(w, r, err)
 		return
+	}
+	for i := range list {
+		list[i] = partnerView(list[i])
 	}
 	writeJSON(w, 200, map[string]any{"deliveries": list})
 }

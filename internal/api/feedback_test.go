@@ -3,6 +3,10 @@ package api_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -110,6 +114,43 @@ func TestFeedbackRoundTrip(t *testing.T) {
 				t.Fatalf("partner read: %d %v", code, resp)
 			}
 		})
+	}
+}
+
+// TestPartnerSeesNoInternals: a partner reading its deliveries gets a
+// generic message for a failure, never the server's paths or errors.
+func TestPartnerSeesNoInternals(t *testing.T) {
+	f := start(t, storetest.SQLite(t))
+	blocker := filepath.Join(t.TempDir(), "internal-blocker")
+	os.WriteFile(blocker, []byte("a file where a folder should be"), 0o644)
+	body := `{"id":"acme","name":"acme","format":"json","retry":{"max_attempts":1},"destination":{"url":"file://` + blocker + `/sub"}}`
+	if code, resp := f.do(t, "PUT", "/v1/partners/acme", token, "", body); code != 200 {
+		t.Fatalf("partner: %d %v", code, resp)
+	}
+	f.do(t, "PUT", "/v1/assets/ep-1", token, "", `{"id":"ep-1","type":"episode","title":"Pilot","media":[{"role":"main","uri":"`+f.media+`"}]}`)
+	code, resp := f.do(t, "POST", "/v1/notifications?wait=true", token, "", `{"asset_id":"ep-1","partners":"all"}`)
+	if code != 200 {
+		t.Fatalf("notify: %d %v", code, resp)
+	}
+	id := resp["decisions"].([]any)[0].(map[string]any)["delivery_id"].(string)
+	d := f.waitStatus(t, id, func(d domain.Delivery) bool { return d.Status == domain.StatusFailed })
+	if !strings.Contains(d.LastError, "internal-blocker") {
+		t.Fatalf("the operator's last_error should name the path: %q", d.LastError)
+	}
+	key := f.key(t, "acme", "")
+	for _, path := range []string{"/v1/partner/deliveries/" + id, "/v1/partner/deliveries"} {
+		req, _ := http.NewRequest("GET", f.srv.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 || strings.Contains(string(b), "internal-blocker") || strings.Contains(string(b), os.TempDir()) ||
+			!strings.Contains(string(b), "the sender's operator has the details") {
+			t.Errorf("GET %s: %d %s", path, res.StatusCode, b)
+		}
 	}
 }
 
