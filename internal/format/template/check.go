@@ -59,6 +59,31 @@ func check(t *template.Template) error {
 	return nil
 }
 
+// rangeGuard is the function guardRanges puts at the end of every range
+// pipeline (funcs defines it): it sees the value the range is about to
+// iterate over, whatever expression made it, and refuses numbers; and
+// once the render has been given up it fails, so that a loop of nested
+// ranges ends at the next range it enters.
+const rangeGuard = "syndicateRangeGuard"
+
+// guardRanges pipes every range's value through rangeGuard. The static
+// check above refuses the obvious numbers early, with a line number; this
+// catches the rest ({{$n := 100000000000}}{{range $n}}, a number field,
+// and, or, index, default...) as the template runs.
+func guardRanges(t *template.Template) {
+	for _, tt := range t.Templates() {
+		if tt.Tree == nil || tt.Tree.Root == nil {
+			continue
+		}
+		walk(tt.Tree.Root, func(n parse.Node) {
+			if r, ok := n.(*parse.RangeNode); ok && r.Pipe != nil {
+				r.Pipe.Cmds = append(r.Pipe.Cmds, &parse.CommandNode{NodeType: parse.NodeCommand, Pos: r.Pipe.Pos,
+					Args: []parse.Node{&parse.IdentifierNode{NodeType: parse.NodeIdentifier, Pos: r.Pipe.Pos, Ident: rangeGuard}}})
+			}
+		})
+	}
+}
+
 // overNumber reports whether a range pipeline is a number literal or a
 // len call.
 func overNumber(p *parse.PipeNode) bool {

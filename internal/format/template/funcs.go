@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"text/template"
@@ -51,6 +52,18 @@ func funcs(stop *atomic.Bool) template.FuncMap {
 		return func(v any) (string, error) { return guard(fn(format.String(v)), nil) }
 	}
 	return template.FuncMap{
+		rangeGuard: func(v any) (any, error) {
+			if stop.Load() {
+				return nil, errStopped
+			}
+			switch reflect.ValueOf(v).Kind() {
+			case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+				reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+				reflect.Func, reflect.Chan:
+				return nil, fmt.Errorf("range over a number is not allowed (got %v)", v)
+			}
+			return v, nil
+		},
 		"upper": text(strings.ToUpper),
 		"lower": text(strings.ToLower),
 		"trim":  text(strings.TrimSpace),

@@ -96,12 +96,13 @@ func execute(p domain.Partner, d Data) ([]byte, error) {
 // refuses more than MaxOutput bytes, and gives up after Timeout.
 //
 // text/template cannot be interrupted: after a timeout the goroutine runs
-// on until the template next writes or calls a function (both then fail
-// at once, since stop is set) or ends. A template that loops doing
-// neither keeps a CPU busy until it ends: the static checks refuse the
-// obvious cases (ranging over a number, recursive templates), and at most
-// maxRunaways such goroutines may exist, after which renders fail fast
-// until one ends (a restart reclaims them).
+// on until the template next writes, calls a function or enters a range
+// (each then fails at once, since stop is set) or ends. Ranges over
+// numbers are refused (statically where the number is plain, at run time
+// by rangeGuard otherwise) and recursion is refused, so a loop is nested
+// ranges over the data's own lists and the innermost one, which enters
+// nothing, is bounded by a list's length. At most maxRunaways goroutines
+// may still be winding down, after which renders fail fast.
 func render(text string, d Data) ([]byte, error) {
 	if runaways.Load() >= maxRunaways {
 		return nil, fmt.Errorf("refused: %d earlier renders of templates still run past their %s limit", maxRunaways, Timeout)
@@ -114,6 +115,7 @@ func render(text string, d Data) ([]byte, error) {
 	if err := check(t); err != nil {
 		return nil, err
 	}
+	guardRanges(t)
 	w := &limitWriter{stop: &stop}
 	done := make(chan error, 1)
 	go func() {

@@ -34,6 +34,12 @@ func TestErrors(t *testing.T) {
 		{"printf star", `{{printf "%*d" 1000000000 1}}`, "* width"},
 		{"range number", "\n{{range 1000000000}}{{end}}", "line 2: range over a number"},
 		{"range len", `{{range len .Title}}{{end}}`, "range over a number"},
+		// Numbers the static check cannot see: the value is refused as the
+		// range starts, not after the time limit.
+		{"range variable", `{{$n := 100000000000}}{{range $n}}{{end}}`, "range over a number is not allowed"},
+		{"range field", `{{range .Files}}{{range .Size}}{{end}}{{end}}`, "range over a number is not allowed"},
+		{"range and", `{{range and 1 100000000000}}{{end}}`, "range over a number is not allowed"},
+		{"range default", `{{range default 100000000000 .Metadata.nope}}{{end}}`, "range over a number is not allowed"},
 		{"recursion", `{{define "a"}}{{template "b"}}{{end}}{{define "b"}}{{template "a"}}{{end}}{{template "a"}}`, "calls itself"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -48,9 +54,10 @@ func TestErrors(t *testing.T) {
 func TestTimeout(t *testing.T) {
 	defer func(d time.Duration) { tmpl.Timeout = d }(tmpl.Timeout)
 	tmpl.Timeout = 100 * time.Millisecond
-	// 10^10 iterations that write nothing; each calls a function, which
-	// fails once the render is given up, so the goroutine ends too.
-	loop := `{{$n := len .Metadata.long}}{{range $n}}{{range $n}}{{lower ""}}{{end}}{{end}}`
+	// Nested ranges over the files that write nothing and call no
+	// function: len(Files)^40 iterations. Entering a range fails once the
+	// render is given up, so the goroutine ends too.
+	loop := strings.Repeat(`{{range $.Files}}`, 40) + strings.Repeat(`{{end}}`, 40)
 	_, err := render(loop, formattest.Odd())
 	if err == nil || !strings.Contains(err.Error(), "did not finish within 100ms") {
 		t.Fatalf("err = %v", err)
