@@ -97,6 +97,8 @@ type Server struct {
 	// NewToken is set when this start generated the first API token; it is
 	// shown once and only its hash is kept.
 	NewToken string
+	// lock holds the data folder for this process (lockDataDir).
+	lock *os.File
 	// Intake accepts and decides notifications.
 	Intake *intake.Service
 	http   *http.Server
@@ -122,6 +124,18 @@ func (s *Server) background(fn func(ctx context.Context)) {
 // Start opens the store, launches the engine (recovering unfinished
 // deliveries), and serves the API.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
+	lock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	s, err := start(ctx, cfg, lock)
+	if err != nil {
+		lock.Close()
+	}
+	return s, err
+}
+
+func start(ctx context.Context, cfg Config, lock *os.File) (*Server, error) {
 	if cfg.Role == "" {
 		cfg.Role = "all"
 	}
@@ -140,7 +154,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Store: st, done: make(chan error, 1)}
+	s := &Server{Store: st, done: make(chan error, 1), lock: lock}
 	assets := cfg.Assets
 	if assets == nil {
 		if assets, err = catalog.Open(cfg.Catalog, catalog.Deps{Store: st}); err != nil {
@@ -291,7 +305,9 @@ func (s *Server) Close(timeout time.Duration) error {
 	err = errors.Join(err, s.Engine.Shutdown(timeout))
 	s.closeBlob()
 	err = errors.Join(err, s.Telemetry.Close()) // the last spans, before the store closes (PostgreSQL)
-	return errors.Join(err, s.Store.Close())
+	err = errors.Join(err, s.Store.Close())
+	s.lock.Close() // the data folder is free for the next server
+	return err
 }
 
 // externalKind is the catalog's kind unless it is the built-in one.
