@@ -109,6 +109,13 @@ type FileInfo struct {
 // ErrNotFound is wrapped by Stat and Open when the file does not exist.
 var ErrNotFound = errors.New("file not found")
 
+// ErrResumeRefused is wrapped by PutFrom when the upload cannot continue at
+// the offset asked: the file opened for writing holds fewer bytes than the
+// offset (a server that truncates on open), or the server refused to write
+// there. The caller sends the whole file again, replacing the partial one,
+// and must not ask for that offset again.
+var ErrResumeRefused = errors.New("resume refused")
+
 // PermanentError marks a failure that retrying cannot fix: a refused login,
 // an unknown host key, a missing secret. The delivery step stops retrying
 // when errors.As finds one.

@@ -371,6 +371,10 @@ func (c *Client) putOne(ctx context.Context, p, name string, flags int, offset i
 		return fail(ctx, "create", name, err)
 	}
 	if offset > 0 {
+		if err := holds(ctx, f, name, offset); err != nil {
+			_ = f.Close()
+			return err
+		}
 		if _, err := f.Seek(offset, io.SeekStart); err != nil {
 			_ = f.Close()
 			return fail(ctx, "seek", name, err)
@@ -379,7 +383,7 @@ func (c *Client) putOne(ctx context.Context, p, name string, flags int, offset i
 	// ReadFrom on a reader of unknown size sends one request at a time.
 	if _, err := f.ReadFromWithConcurrency(transport.ContextReader(ctx, r), maxConcurrency); err != nil {
 		_ = f.Close()
-		return fail(ctx, "write", name, err)
+		return fail(ctx, "write", name, offsetRefused(err, offset))
 	}
 	if size >= 0 && offset > 0 {
 		if err := f.Truncate(size); err != nil {
@@ -391,6 +395,33 @@ func (c *Client) putOne(ctx context.Context, p, name string, flags int, offset i
 		return fail(ctx, "close", name, err)
 	}
 	return nil
+}
+
+// holds checks, on the handle just opened for writing, that the file
+// still holds the offset bytes a resume keeps: a server may truncate
+// every file it opens for writing, and stat by name before the open
+// cannot see that. A short file wraps transport.ErrResumeRefused.
+func holds(ctx context.Context, f *sftp.File, name string, offset int64) error {
+	fi, err := f.Stat() // fstat of the open handle
+	if err != nil {
+		return fail(ctx, "fstat", name, err)
+	}
+	if fi.Size() < offset {
+		return fmt.Errorf("sftp: resume %s at byte %d: the file opened for writing holds %d bytes (the server truncates files it opens?): %w",
+			name, offset, fi.Size(), transport.ErrResumeRefused)
+	}
+	return nil
+}
+
+// offsetRefused marks the server's refusal (an SFTP status, not a broken
+// connection) of a write that resumes at offset, so the caller sends the
+// whole file instead of the same offset again.
+func offsetRefused(err error, offset int64) error {
+	var st *sftp.StatusError
+	if offset > 0 && errors.As(err, &st) {
+		return fmt.Errorf("write at offset %d refused: %w (%w)", offset, err, transport.ErrResumeRefused)
+	}
+	return err
 }
 
 // Stat reports name's size and modification time.

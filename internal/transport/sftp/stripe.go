@@ -184,6 +184,11 @@ func (c *Client) putStriped(ctx context.Context, p, name string, flags int, offs
 			_ = h0.Close()
 		}
 	}()
+	if offset > 0 {
+		if err := holds(ctx, h0, name, offset); err != nil {
+			return err
+		}
+	}
 
 	// Workers, two per connection so that each connection keeps sending
 	// while one waits for acknowledgements, each with a handle of its
@@ -289,7 +294,7 @@ func (c *Client) putStriped(ctx context.Context, p, name string, flags int, offs
 	}
 	if werr != nil {
 		c.dropExtras() // one of them may be the connection that broke
-		return fail(ctx, "write", name, werr)
+		return fail(ctx, "write", name, offsetRefused(werr, offset))
 	}
 	if size >= 0 && off != size {
 		return fail(ctx, "write", name, fmt.Errorf("source gave %d bytes, expected %d", off, size))
