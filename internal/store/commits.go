@@ -16,24 +16,6 @@ func (s *Store) RecordCommit(ctx context.Context, deliveryID string, run int, na
 	return nil
 }
 
-// Commits returns the files a delivery's run has committed at the partner.
-func (s *Store) Commits(ctx context.Context, deliveryID string, run int) (map[string]bool, error) {
-	rows, err := s.DB.QueryContext(ctx, s.q(`SELECT name FROM syn_delivery_commits WHERE delivery_id = ? AND run = ?`), deliveryID, run)
-	if err != nil {
-		return nil, fmt.Errorf("store: commits: %w", err)
-	}
-	defer rows.Close()
-	out := map[string]bool{}
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, err
-		}
-		out[n] = true
-	}
-	return out, rows.Err()
-}
-
 // CommitVerifications returns, for each file a delivery's run committed,
 // how it was verified at the partner ("" when no check was recorded).
 func (s *Store) CommitVerifications(ctx context.Context, deliveryID string, run int) (map[string]string, error) {

@@ -99,6 +99,25 @@ const (
 	VerifiedServerSHA256 Verification = "sha256 by server"
 )
 
+// As finds the transport implementing T: tr itself, or one it wraps. A
+// wrapper (tracing, the delivery's commit guard) exposes what it wraps
+// with an Unwrap() Transport method, so optional interfaces it does not
+// forward stay reachable.
+func As[T any](tr Transport) (T, bool) {
+	for tr != nil {
+		if t, ok := tr.(T); ok {
+			return t, true
+		}
+		u, ok := tr.(interface{ Unwrap() Transport })
+		if !ok {
+			break
+		}
+		tr = u.Unwrap()
+	}
+	var zero T
+	return zero, false
+}
+
 // FileInfo is what Stat reports about a remote file.
 type FileInfo struct {
 	Name    string
