@@ -64,6 +64,10 @@ type Client struct {
 	extra   []session // connections beyond the first, dialed for the first large file
 	// dialErr is why a further login failed; once set, no more are tried.
 	dialErr error
+	// truncates is set once the server was seen to truncate files it
+	// opens for writing: no more striped uploads (each stripe worker opens
+	// a handle of its own).
+	truncates bool
 }
 
 // Dial connects and logs in to the server u names. Failures retrying cannot
@@ -356,7 +360,10 @@ func (c *Client) PutFrom(ctx context.Context, name string, offset int64, r io.Re
 	if offset > 0 {
 		flags = flagsWrite
 	}
-	if c.striped(offset, size) && c.autoStreams() > 1 {
+	c.mu.Lock()
+	truncates := c.truncates
+	c.mu.Unlock()
+	if c.striped(offset, size) && !truncates && c.autoStreams() > 1 {
 		return c.putStriped(ctx, p, name, flags, offset, r, size)
 	}
 	return c.putOne(ctx, p, name, flags, offset, r, size)
@@ -375,6 +382,14 @@ func (c *Client) putOne(ctx context.Context, p, name string, flags int, offset i
 			_ = f.Close()
 			return err
 		}
+	}
+	return c.writeOver(ctx, f, name, offset, r, size)
+}
+
+// writeOver writes r into the open f from offset with pkg/sftp's
+// concurrent writes, truncates a resumed file to size, and closes f.
+func (c *Client) writeOver(ctx context.Context, f *sftp.File, name string, offset int64, r io.Reader, size int64) error {
+	if offset > 0 {
 		if _, err := f.Seek(offset, io.SeekStart); err != nil {
 			_ = f.Close()
 			return fail(ctx, "seek", name, err)

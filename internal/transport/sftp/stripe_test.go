@@ -298,3 +298,32 @@ func TestResumeOntoTruncatingServer(t *testing.T) {
 		})
 	}
 }
+
+// TestStripedPutOntoTruncatingServer: each stripe worker opens a handle
+// of its own, which on a server that truncates every file it opens for
+// writing zeroes what the others wrote. The client must notice before
+// striping and send the file over one handle, intact; a resume there is
+// refused.
+func TestStripedPutOntoTruncatingServer(t *testing.T) {
+	signer, key, err := sftpd.GenerateClientKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	srv, err := sftpd.Start(sftpd.Config{Root: root, User: user, AuthorizedKey: signer.PublicKey(), TruncateOnOpen: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	c := dialClient(t, srv, key, 4)
+	data := bigFile(t)
+	ctx := context.Background()
+	if err := c.Put(ctx, "big.bin", bytes.NewReader(data), int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	sameFile(t, filepath.Join(root, "big.bin"), data)
+	if err := c.Put(ctx, "unknown.bin", onlyReader{bytes.NewReader(data)}, -1); err != nil {
+		t.Fatal(err)
+	}
+	sameFile(t, filepath.Join(root, "unknown.bin"), data)
+}
