@@ -256,3 +256,21 @@ func TestCorruptedAtPartnerSentAgain(t *testing.T) {
 		})
 	}
 }
+
+// TestResumeRefusedByServer cuts a delivery mid-file to a server that
+// refuses writes into a file opened to continue it: the retry falls back
+// once to the whole file, records that the file is not to be resumed,
+// and the partner ends with the source's bytes.
+func TestResumeRefusedByServer(t *testing.T) {
+	r := deliverVerified(t, 1, func(c *sftpd.Config, _ string) { c.RefuseResume = true })
+	if r.d.Status != domain.StatusDelivered || r.d.Attempts != 2 {
+		t.Fatalf("delivery %s after %d attempts: %s", r.d.Status, r.d.Attempts, r.d.LastError)
+	}
+	r.partnerHolds(t)
+	if !strings.Contains(r.logs, "did not take the rest of the file") || !strings.Contains(r.logs, "refused") {
+		t.Fatalf("no word of the refused resume:\n%s", r.logs)
+	}
+	if len(r.d.ResumeRefused) != 1 {
+		t.Fatalf("resume_refused = %q, want the media", r.d.ResumeRefused)
+	}
+}

@@ -52,6 +52,11 @@ type Config struct {
 	// resumes an upload by opening the file and writing at an offset
 	// must check what the open handle holds.
 	TruncateOnOpen bool
+	// RefuseResume fails every write into a file opened for writing
+	// without create or truncate flags, as a server that does not allow
+	// continuing uploads answers them: a client must then send the whole
+	// file.
+	RefuseResume bool
 	// AfterRename, when set, is called with the target (relative to
 	// Root) after each successful rename: tests use it to change what a
 	// partner holds behind the client's back.
@@ -67,6 +72,7 @@ type Server struct {
 
 	maxConns    int
 	truncate    bool
+	refuse      bool
 	afterRename func(string)
 	accepted    atomic.Int64
 	mu          sync.Mutex
@@ -100,8 +106,17 @@ func (s *Server) MaxOpenWrites() int {
 // countedFile decrements the open-write count when the client closes it.
 type countedFile struct {
 	*os.File
-	stats *writeStats
-	once  sync.Once
+	stats  *writeStats
+	once   sync.Once
+	refuse bool // every write fails (Config.RefuseResume)
+}
+
+// WriteAt writes, or fails as a server refusing the write would.
+func (c *countedFile) WriteAt(p []byte, off int64) (int, error) {
+	if c.refuse {
+		return 0, sftp.ErrSSHFxFailure
+	}
+	return c.File.WriteAt(p, off)
 }
 
 func (c *countedFile) Close() error {
@@ -137,7 +152,7 @@ func Start(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("sftpd: %w", err)
 	}
 	s := &Server{ln: ln, root: root, hostKey: hostKey, config: serverConfig(cfg), conns: map[net.Conn]struct{}{}, maxConns: cfg.MaxConns,
-		truncate: cfg.TruncateOnOpen, afterRename: cfg.AfterRename}
+		truncate: cfg.TruncateOnOpen, refuse: cfg.RefuseResume, afterRename: cfg.AfterRename}
 	s.config.AddHostKey(hostKey)
 	s.wg.Go(s.accept)
 	return s, nil
@@ -268,7 +283,7 @@ func (s *Server) session(ch ssh.Channel, reqs <-chan *ssh.Request) {
 		s.wg.Go(func() { ssh.DiscardRequests(reqs) })
 		// Reads stay capped at pkg/sftp's default 32 KiB, as on many servers,
 		// so the tests cover clients that must cope with short reads.
-		h := jail{root: s.root, writes: &s.writes, truncate: s.truncate, afterRename: s.afterRename}
+		h := jail{root: s.root, writes: &s.writes, truncate: s.truncate, refuse: s.refuse, afterRename: s.afterRename}
 		rs := sftp.NewRequestServer(ch, sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h})
 		_ = rs.Serve()
 		_ = rs.Close()
@@ -281,6 +296,7 @@ type jail struct {
 	root        *os.Root
 	writes      *writeStats
 	truncate    bool         // every open for writing truncates (Config.TruncateOnOpen)
+	refuse      bool         // Config.RefuseResume
 	afterRename func(string) // Config.AfterRename
 }
 
@@ -324,7 +340,7 @@ func (j jail) OpenFile(r *sftp.Request) (sftp.WriterAtReaderAt, error) {
 		return nil, err
 	}
 	j.writes.add(1)
-	return &countedFile{File: f, stats: j.writes}, nil
+	return &countedFile{File: f, stats: j.writes, refuse: j.refuse && !pf.Creat && !pf.Trunc}, nil
 }
 
 func (j jail) Filecmd(r *sftp.Request) error {
