@@ -405,25 +405,23 @@ func (s *sender) put(ctx context.Context, name string, open func() (io.ReadClose
 			return sum, n, nil
 		}
 		var mm *mismatchError
+		var resumeFailed bool // the partner cannot be resumed onto: remember it
 		switch {
 		case errors.Is(err, transport.ErrResumeRefused) && !whole:
 			s.log.Warn("the partner did not take the rest of the file where it stopped; sending the whole file again", "file", name, "reason", err.Error())
+			resumeFailed = true
 		case errors.As(err, &mm) && !resent:
 			s.log.Warn("the partner does not hold the file as sent; sending it again from the start", "file", name, "reason", err.Error())
 			if uerr := s.guard.uncommit(ctx, name); uerr != nil {
 				return "", 0, fmt.Errorf("%w (and forgetting its commit failed: %w)", err, uerr)
 			}
-			resent = true
-			if mm.resumed == 0 {
-				whole = true
-				break // nothing to learn about resuming
-			}
+			resent, resumeFailed = true, mm.resumed > 0
 		default:
 			return "", 0, err
 		}
 		whole = true
 		s.sent.Store(sent)
-		if !s.noResume[name] {
+		if resumeFailed && !s.noResume[name] {
 			s.noResume[name] = true
 			if s.refuse != nil {
 				if perr := s.refuse(ctx, name); perr != nil {
@@ -483,8 +481,10 @@ func (s *sender) putOnce(ctx context.Context, name string, open func() (io.ReadC
 			}
 			return "", 0, "", transport.Permanent(fmt.Errorf("source %s: %w", f.Name, err))
 		}
-		if err := s.checkTail(ctx, target, sm); err != nil {
-			return "", 0, "", err
+		if canRename { // the partial is a file of its own (an S3 upload's parts are not)
+			if err := s.checkTail(ctx, target, sm); err != nil {
+				return "", 0, "", err
+			}
 		}
 		s.sent.Add(off)
 		s.log.Info("resuming upload", "file", name, "offset", off, "size", f.Size)
@@ -540,6 +540,9 @@ func (s *sender) checkTail(ctx context.Context, target string, sm *seam) error {
 	}
 	want := sm.tail()
 	got, err := readRange(ctx, ro, target, sm.at-int64(len(want)), int64(len(want)))
+	if errors.Is(err, transport.ErrNotFound) {
+		return nil // gone since: PutFrom finds out
+	}
 	if err != nil {
 		return fmt.Errorf("check the partial %s before resuming: %w", target, err)
 	}

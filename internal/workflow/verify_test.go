@@ -253,6 +253,10 @@ func TestCorruptedAtPartnerSentAgain(t *testing.T) {
 			if !strings.Contains(r.logs, "does not hold the file as sent") {
 				t.Fatalf("no word of the mismatch:\n%s", r.logs)
 			}
+			// Only a resumed file that came out wrong is not resumed again.
+			if want := tc.cuts; len(r.d.ResumeRefused) != want {
+				t.Fatalf("resume_refused = %q, want %d", r.d.ResumeRefused, want)
+			}
 		})
 	}
 }
