@@ -7,6 +7,20 @@ import (
 	"time"
 )
 
+// VerifiedFile is one file a delivery left at the partner and how the
+// partner was seen to hold it.
+type VerifiedFile struct {
+	// Name is the file's name in the package.
+	Name   string `json:"name"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+	// Verified is how: "size" (the partner's size equals the manifest's),
+	// "seam read back" (also the first block and the bytes around the
+	// resume offset of a resumed upload were read back and match), or
+	// "sha256 by server" (the server's own hash equals the manifest's).
+	Verified string `json:"verified"`
+}
+
 // Status is where a delivery stands.
 type Status string
 
@@ -112,6 +126,13 @@ type Delivery struct {
 	UpdatedAt    time.Time  `json:"updated_at"`
 	StartedAt    *time.Time `json:"started_at,omitempty"`
 	FinishedAt   *time.Time `json:"finished_at,omitempty"`
+	// VerifiedFiles lists, once delivered, each file the partner holds
+	// and how that was checked (VerifiedFile.Verified).
+	VerifiedFiles []VerifiedFile `json:"verified_files,omitempty"`
+	// ResumeRefused names the files (below the destination) whose resume
+	// the partner refused or could not be trusted with: later attempts
+	// and runs send them whole.
+	ResumeRefused []string `json:"resume_refused,omitempty"`
 	// TraceParent is the W3C traceparent of the span that created the
 	// delivery: every later step, transfer and partner answer joins its
 	// trace (GET /v1/deliveries/{id}/trace).

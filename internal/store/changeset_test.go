@@ -60,7 +60,10 @@ func TestChangeSetMigration(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			old := storetest.Open(t, cfg)
-			for _, q := range []string{`ALTER TABLE syn_deliveries DROP COLUMN change_set`, `DELETE FROM syn_migrations WHERE version = 13`,
+			// Back to migration 12: 13 added change_set, 14 file_state and
+			// the commits' verified.
+			for _, q := range []string{`ALTER TABLE syn_deliveries DROP COLUMN change_set`, `ALTER TABLE syn_deliveries DROP COLUMN file_state`,
+				`ALTER TABLE syn_delivery_commits DROP COLUMN verified`, `DELETE FROM syn_migrations WHERE version >= 13`,
 				`INSERT INTO syn_deliveries (id, asset_id, asset_version, partner_id, action, status, created_at, updated_at)
 				 VALUES ('old', 'ep-1', 1, 'acme', 'create', 'delivered', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z')`} {
 				if _, err := old.DB.ExecContext(ctx, q); err != nil {
@@ -70,11 +73,11 @@ func TestChangeSetMigration(t *testing.T) {
 			old.Close()
 			s := storetest.Open(t, cfg)
 			d, err := s.GetDelivery(ctx, "old")
-			if err != nil || d.Scope != "" || d.Changes != nil || d.Action != domain.ActionCreate {
+			if err != nil || d.Scope != "" || d.Changes != nil || d.Action != domain.ActionCreate || d.VerifiedFiles != nil || d.ResumeRefused != nil {
 				t.Fatalf("old delivery after migration: %+v %v", d, err)
 			}
 			var v int
-			if err := s.DB.QueryRowContext(ctx, `SELECT MAX(version) FROM syn_migrations`).Scan(&v); err != nil || v < 13 {
+			if err := s.DB.QueryRowContext(ctx, `SELECT MAX(version) FROM syn_migrations`).Scan(&v); err != nil || v < 14 {
 				t.Fatalf("migrations at %d %v", v, err)
 			}
 		})

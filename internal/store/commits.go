@@ -16,22 +16,44 @@ func (s *Store) RecordCommit(ctx context.Context, deliveryID string, run int, na
 	return nil
 }
 
-// Commits returns the files a delivery's run has committed at the partner.
-func (s *Store) Commits(ctx context.Context, deliveryID string, run int) (map[string]bool, error) {
-	rows, err := s.DB.QueryContext(ctx, s.q(`SELECT name FROM syn_delivery_commits WHERE delivery_id = ? AND run = ?`), deliveryID, run)
+// CommitVerifications returns, for each file a delivery's run committed,
+// how it was verified at the partner ("" when no check was recorded).
+func (s *Store) CommitVerifications(ctx context.Context, deliveryID string, run int) (map[string]string, error) {
+	rows, err := s.DB.QueryContext(ctx, s.q(`SELECT name, verified FROM syn_delivery_commits WHERE delivery_id = ? AND run = ?`), deliveryID, run)
 	if err != nil {
-		return nil, fmt.Errorf("store: commits: %w", err)
+		return nil, fmt.Errorf("store: commit verifications: %w", err)
 	}
 	defer rows.Close()
-	out := map[string]bool{}
+	out := map[string]string{}
 	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
+		var n, v string
+		if err := rows.Scan(&n, &v); err != nil {
 			return nil, err
 		}
-		out[n] = true
+		out[n] = v
 	}
 	return out, rows.Err()
+}
+
+// RecordVerification notes how a committed file was verified at the
+// partner.
+func (s *Store) RecordVerification(ctx context.Context, deliveryID string, run int, name, verified string) error {
+	_, err := s.DB.ExecContext(ctx, s.q(`UPDATE syn_delivery_commits SET verified = ? WHERE delivery_id = ? AND run = ? AND name = ?`),
+		verified, deliveryID, run, name)
+	if err != nil {
+		return fmt.Errorf("store: record verification: %w", err)
+	}
+	return nil
+}
+
+// ForgetCommit drops a file's commit record: the partner was found not
+// to hold what was sent, so a later attempt must send it again.
+func (s *Store) ForgetCommit(ctx context.Context, deliveryID string, run int, name string) error {
+	_, err := s.DB.ExecContext(ctx, s.q(`DELETE FROM syn_delivery_commits WHERE delivery_id = ? AND run = ? AND name = ?`), deliveryID, run, name)
+	if err != nil {
+		return fmt.Errorf("store: forget commit: %w", err)
+	}
+	return nil
 }
 
 // DeleteCommits forgets a finished delivery's commit records.

@@ -12,7 +12,7 @@ import (
 )
 
 const deliveryColumns = `id, asset_id, asset_version, partner_id, action, status, attempts, files, bytes,
-	location, last_error, created_at, updated_at, started_at, finished_at, ack, ack_reason, ack_at, partner_ref, redelivery_of, partner_version, total_bytes, rate, priority, run, trace_parent, change_set`
+	location, last_error, created_at, updated_at, started_at, finished_at, ack, ack_reason, ack_at, partner_ref, redelivery_of, partner_version, total_bytes, rate, priority, run, trace_parent, change_set, file_state`
 
 // InsertDelivery records a new delivery, and its first event, inside tx:
 // the same transaction that enqueues its workflow.
@@ -21,11 +21,15 @@ func (s *Store) InsertDelivery(ctx context.Context, tx *sql.Tx, d domain.Deliver
 	if err != nil {
 		return fmt.Errorf("store: insert delivery %s: change set: %w", d.ID, err)
 	}
+	fs, err := encodeFileState(d)
+	if err != nil {
+		return fmt.Errorf("store: insert delivery %s: file state: %w", d.ID, err)
+	}
 	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO syn_deliveries (`+deliveryColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		d.ID, d.AssetID, d.AssetVersion, d.PartnerID, string(d.Action), string(d.Status), d.Attempts, d.Files, d.Bytes,
 		d.Location, d.LastError, formatTime(d.CreatedAt), formatTime(d.UpdatedAt), nullTime(d.StartedAt), nullTime(d.FinishedAt),
-		string(d.Ack), d.AckReason, nullTime(d.AckAt), d.PartnerRef, d.RedeliveryOf, d.PartnerVersion, d.TotalBytes, d.Rate, d.Priority, d.Run, d.TraceParent, cs)
+		string(d.Ack), d.AckReason, nullTime(d.AckAt), d.PartnerRef, d.RedeliveryOf, d.PartnerVersion, d.TotalBytes, d.Rate, d.Priority, d.Run, d.TraceParent, cs, fs)
 	if err != nil {
 		return fmt.Errorf("store: insert delivery %s: %w", d.ID, err)
 	}
@@ -125,12 +129,16 @@ func (s *Store) UpdateDeliveryTx(ctx context.Context, tx *sql.Tx, id string, fn 
 		return d, err
 	}
 	d.UpdatedAt = s.Now()
+	fs, err := encodeFileState(d)
+	if err != nil {
+		return d, fmt.Errorf("store: update delivery %s: file state: %w", id, err)
+	}
 	_, err = tx.ExecContext(ctx, s.q(`UPDATE syn_deliveries SET status = ?, attempts = ?, files = ?, bytes = ?, location = ?,
 		last_error = ?, updated_at = ?, started_at = ?, finished_at = ?, ack = ?, ack_reason = ?, ack_at = ?, partner_ref = ?,
-		total_bytes = ?, rate = ?, priority = ?, run = ? WHERE id = ?`),
+		total_bytes = ?, rate = ?, priority = ?, run = ?, file_state = ? WHERE id = ?`),
 		string(d.Status), d.Attempts, d.Files, d.Bytes, d.Location, d.LastError, formatTime(d.UpdatedAt),
 		nullTime(d.StartedAt), nullTime(d.FinishedAt), string(d.Ack), d.AckReason, nullTime(d.AckAt), d.PartnerRef,
-		d.TotalBytes, d.Rate, d.Priority, d.Run, id)
+		d.TotalBytes, d.Rate, d.Priority, d.Run, fs, id)
 	if err != nil {
 		return d, err
 	}
@@ -160,9 +168,9 @@ func scanDelivery(row scanner) (domain.Delivery, error) {
 	var d domain.Delivery
 	var action, status, created, updated string
 	var started, finished, ackAt sql.NullString
-	var ack, changeSet string
+	var ack, changeSet, fileState string
 	err := row.Scan(&d.ID, &d.AssetID, &d.AssetVersion, &d.PartnerID, &action, &status, &d.Attempts, &d.Files, &d.Bytes,
-		&d.Location, &d.LastError, &created, &updated, &started, &finished, &ack, &d.AckReason, &ackAt, &d.PartnerRef, &d.RedeliveryOf, &d.PartnerVersion, &d.TotalBytes, &d.Rate, &d.Priority, &d.Run, &d.TraceParent, &changeSet)
+		&d.Location, &d.LastError, &created, &updated, &started, &finished, &ack, &d.AckReason, &ackAt, &d.PartnerRef, &d.RedeliveryOf, &d.PartnerVersion, &d.TotalBytes, &d.Rate, &d.Priority, &d.Run, &d.TraceParent, &changeSet, &fileState)
 	if err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return d, err
@@ -180,7 +188,29 @@ func scanDelivery(row scanner) (domain.Delivery, error) {
 		}
 		d.Scope, d.Changes = cs.Scope, cs.Changes
 	}
+	if fileState != "" {
+		var fs fileStateJSON
+		if err := json.Unmarshal([]byte(fileState), &fs); err != nil {
+			return d, fmt.Errorf("store: delivery %s: file state: %w", d.ID, err)
+		}
+		d.VerifiedFiles, d.ResumeRefused = fs.Files, fs.ResumeRefused
+	}
 	return d, nil
+}
+
+// fileStateJSON is the file_state column: how each delivered file was
+// verified, and the files not to resume.
+type fileStateJSON struct {
+	Files         []domain.VerifiedFile `json:"files,omitempty"`
+	ResumeRefused []string              `json:"resume_refused,omitempty"`
+}
+
+func encodeFileState(d domain.Delivery) (string, error) {
+	if len(d.VerifiedFiles) == 0 && len(d.ResumeRefused) == 0 {
+		return "", nil
+	}
+	b, err := json.Marshal(fileStateJSON{Files: d.VerifiedFiles, ResumeRefused: d.ResumeRefused})
+	return string(b), err
 }
 
 // changeSetJSON is the change_set column: written once, with the row.

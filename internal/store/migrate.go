@@ -231,6 +231,12 @@ var migrations = []string{
 	// 13: why a delivery exists: its scope and the changed fields, as JSON
 	// {"scope": "full|metadata", "changes": [...]} ('' before this migration).
 	`ALTER TABLE syn_deliveries ADD COLUMN change_set TEXT NOT NULL DEFAULT '';`,
+	// 14: verified delivery: per file, how the partner was seen to hold it,
+	// and the files whose resume the partner refused, as JSON
+	// {"files": [...], "resume_refused": [...]}; and how each committed
+	// file was verified, for an attempt that finds it committed.
+	`ALTER TABLE syn_deliveries ADD COLUMN file_state TEXT NOT NULL DEFAULT '';
+	ALTER TABLE syn_delivery_commits ADD COLUMN verified TEXT NOT NULL DEFAULT '';`,
 }
 
 // dialectSQL fills the few places where SQLite and PostgreSQL differ.

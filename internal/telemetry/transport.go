@@ -63,6 +63,9 @@ type traced struct {
 	tracer trace.Tracer
 }
 
+// Unwrap is the transport traced wraps (see transport.As).
+func (t *traced) Unwrap() transport.Transport { return t.t }
+
 func (t *traced) span(ctx context.Context, op, name string) (context.Context, trace.Span) {
 	return t.tracer.Start(ctx, "transport."+op, trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(attribute.String("transport.file", name)))

@@ -99,6 +99,25 @@ const (
 	VerifiedServerSHA256 Verification = "sha256 by server"
 )
 
+// As finds the transport implementing T: tr itself, or one it wraps. A
+// wrapper (tracing, the delivery's commit guard) exposes what it wraps
+// with an Unwrap() Transport method, so optional interfaces it does not
+// forward stay reachable.
+func As[T any](tr Transport) (T, bool) {
+	for tr != nil {
+		if t, ok := tr.(T); ok {
+			return t, true
+		}
+		u, ok := tr.(interface{ Unwrap() Transport })
+		if !ok {
+			break
+		}
+		tr = u.Unwrap()
+	}
+	var zero T
+	return zero, false
+}
+
 // FileInfo is what Stat reports about a remote file.
 type FileInfo struct {
 	Name    string
@@ -108,6 +127,13 @@ type FileInfo struct {
 
 // ErrNotFound is wrapped by Stat and Open when the file does not exist.
 var ErrNotFound = errors.New("file not found")
+
+// ErrResumeRefused is wrapped by PutFrom when the upload cannot continue at
+// the offset asked: the file opened for writing holds fewer bytes than the
+// offset (a server that truncates on open), or the server refused to write
+// there. The caller sends the whole file again, replacing the partial one,
+// and must not ask for that offset again.
+var ErrResumeRefused = errors.New("resume refused")
 
 // PermanentError marks a failure that retrying cannot fix: a refused login,
 // an unknown host key, a missing secret. The delivery step stops retrying

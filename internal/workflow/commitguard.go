@@ -26,9 +26,15 @@ import (
 type commitGuard struct {
 	before func(ctx context.Context) error
 	record func(ctx context.Context, name string) error
-	done   map[string]bool // final names already committed by this run
-	suffix string          // the sender's temporary-name suffix
-	log    *slog.Logger
+	// verified records how a committed file was verified at the partner;
+	// forget drops a commit whose file the partner was found not to hold
+	// as sent, so a later attempt sends it again. Either may be nil.
+	verified func(ctx context.Context, name, how string) error
+	forget   func(ctx context.Context, name string) error
+	done     map[string]bool   // final names already committed by this run
+	how      map[string]string // how each of done was verified ("": not recorded)
+	suffix   string            // the sender's temporary-name suffix
+	log      *slog.Logger
 
 	mu      sync.Mutex
 	skipped map[string]int64 // temporary or final name → bytes read, not sent
@@ -79,6 +85,9 @@ type guarded struct {
 	g       *commitGuard
 	renames bool
 }
+
+// Unwrap is the transport the guard wraps (see transport.As).
+func (b *guarded) Unwrap() transport.Transport { return b.Transport }
 
 func (b *guarded) final(name string) string { return strings.TrimSuffix(name, b.g.suffix) }
 
@@ -173,4 +182,44 @@ func (r guardedResumer) PutFrom(ctx context.Context, name string, offset int64, 
 	}
 	r.b.committed(ctx, name)
 	return nil
+}
+
+// guardOf is the commit guard in ctx, or nil.
+func guardOf(ctx context.Context) *commitGuard {
+	g, _ := ctx.Value(guardKey{}).(*commitGuard)
+	return g
+}
+
+// committedBefore reports whether an earlier attempt of this run
+// committed the final name, and how it verified it then ("" if unknown).
+func (g *commitGuard) committedBefore(name string) (how string, ok bool) {
+	if g == nil || !g.done[name] {
+		return "", false
+	}
+	return g.how[name], true
+}
+
+// recordVerified notes how name was verified; a failure to write only
+// means a later attempt checks it again.
+func (g *commitGuard) recordVerified(ctx context.Context, name, how string) {
+	if g == nil || g.verified == nil {
+		return
+	}
+	if err := g.verified(context.WithoutCancel(ctx), name, how); err != nil {
+		g.log.Warn("recording how a file was verified", "file", name, "error", err)
+	}
+}
+
+// uncommit forgets name's commit: the partner does not hold what was
+// sent. It returns the store's error, if any: a commit that stays
+// recorded would make the next attempt skip a wrong file.
+func (g *commitGuard) uncommit(ctx context.Context, name string) error {
+	if g == nil {
+		return nil
+	}
+	delete(g.done, name)
+	if g.forget == nil {
+		return nil
+	}
+	return g.forget(context.WithoutCancel(ctx), name)
 }

@@ -25,6 +25,8 @@ type Result struct {
 	Files    int    `json:"files"`
 	Bytes    int64  `json:"bytes"`
 	Location string `json:"location"`
+	// Verified is how the partner was seen to hold each file.
+	Verified []domain.VerifiedFile `json:"verified,omitempty"`
 }
 
 // job is everything a delivery needs, loaded once by the first step so the
@@ -83,6 +85,7 @@ func (e *Engine) deliver(ctx dbos.Context, deliveryID string) (Result, error) {
 				return nil // a retry after a commit whose answer was lost
 			}
 			d.Files, d.Bytes, d.Location, d.LastError, d.Rate = res.Files, res.Bytes, res.Location, "", 0
+			d.VerifiedFiles = res.Verified
 			return d.Transition(domain.StatusDelivered, e.steps.store.Now())
 		})
 	}, dbStepRetries...)

@@ -163,16 +163,24 @@ func (s *steps) fencedTransfer(ctx context.Context, j job, prep packaging.Prepar
 		return Result{}, err
 	}
 	id, run := j.Delivery.ID, j.Delivery.Run
-	done, err := s.store.Commits(ctx, id, run)
+	how, err := s.store.CommitVerifications(ctx, id, run)
 	if err != nil {
 		return Result{}, err
+	}
+	done := make(map[string]bool, len(how))
+	for name := range how {
+		done[name] = true
 	}
 	lctx, stop := s.withLease(ctx)
 	defer stop()
 	lctx = withGuard(lctx, &commitGuard{
 		before: func(c context.Context) error { return s.owns(c, wfID, gen) },
 		record: func(c context.Context, name string) error { return s.store.RecordCommit(c, id, run, name) },
-		done:   done, suffix: "." + shortID(id) + ".partial", log: s.log.With("delivery_id", id),
+		verified: func(c context.Context, name, v string) error {
+			return s.store.RecordVerification(c, id, run, name, v)
+		},
+		forget: func(c context.Context, name string) error { return s.store.ForgetCommit(c, id, run, name) },
+		done:   done, how: how, suffix: "." + shortID(id) + ".partial", log: s.log.With("delivery_id", id),
 	})
 	res, err := s.transfer(lctx, j, prep, plan)
 	if err != nil && errors.Is(context.Cause(lctx), errLeaseLost) && ctx.Err() == nil {

@@ -33,7 +33,7 @@ func Preview(ctx context.Context, log *slog.Logger, a domain.Asset, p domain.Par
 	if err != nil {
 		return "", err
 	}
-	res, err := send(ctx, log, nil, j, plan, new(atomic.Int64))
+	res, err := send(ctx, log, nil, j, plan, new(atomic.Int64), resumeState{})
 	if err != nil {
 		return "", err
 	}

@@ -171,12 +171,26 @@ func (c *Client) Open(_ context.Context, name string) (io.ReadCloser, error) {
 	return f, nil
 }
 
+// OpenRange reads length bytes of name from offset (fewer at its end).
+func (c *Client) OpenRange(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error) {
+	rc, err := c.Open(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	f := rc.(*os.File)
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.NewSectionReader(f, offset, length), f}, nil
+}
+
 // Close does nothing: a directory holds no connection.
 func (c *Client) Close() error { return nil }
 
 var (
-	_ transport.Transport = (*Client)(nil)
-	_ transport.Renamer   = (*Client)(nil)
-	_ transport.Opener    = (*Client)(nil)
-	_ transport.Resumer   = (*Client)(nil)
+	_ transport.Transport   = (*Client)(nil)
+	_ transport.Renamer     = (*Client)(nil)
+	_ transport.Opener      = (*Client)(nil)
+	_ transport.Resumer     = (*Client)(nil)
+	_ transport.RangeOpener = (*Client)(nil)
 )

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -523,4 +524,31 @@ func TestSizeHint(t *testing.T) {
 			t.Fatalf("object has %d bytes and differs from the %d sent", len(got), len(data))
 		}
 	})
+}
+
+// TestServerSHA256 checks, on a server that keeps checksums (versitygw),
+// that an object of up to one part reports the sha256 it was sent with,
+// and that a multipart object, which has no full-object sha256, reports
+// none rather than a wrong one.
+func TestServerSHA256(t *testing.T) {
+	s := versity(t)
+	tr := s.open(t, s.dir(t), "delivery1")
+	cs := tr.(transport.Checksummer)
+	ctx := context.Background()
+	small, large := make([]byte, 1<<20+5), make([]byte, part+7)
+	rand.Read(small)
+	rand.Read(large)
+	if err := tr.Put(ctx, "small.bin", bytes.NewReader(small), int64(len(small))); err != nil {
+		t.Fatal(err)
+	}
+	sum, ok, err := cs.ServerSHA256(ctx, "small.bin")
+	if want := sha256.Sum256(small); err != nil || !ok || !bytes.Equal(sum, want[:]) {
+		t.Fatalf("ServerSHA256 of a single-part object = %x, %v, %v; want %x", sum, ok, err, want)
+	}
+	if err := tr.Put(ctx, "small.bin", bytes.NewReader(large), int64(len(large))); err != nil {
+		t.Fatal(err)
+	}
+	if sum, ok, err := cs.ServerSHA256(ctx, "small.bin"); err != nil || ok {
+		t.Fatalf("ServerSHA256 of a multipart object = %x, %v, %v; want none", sum, ok, err)
+	}
 }

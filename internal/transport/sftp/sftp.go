@@ -64,6 +64,10 @@ type Client struct {
 	extra   []session // connections beyond the first, dialed for the first large file
 	// dialErr is why a further login failed; once set, no more are tried.
 	dialErr error
+	// truncates is set once the server was seen to truncate files it
+	// opens for writing: no more striped uploads (each stripe worker opens
+	// a handle of its own).
+	truncates bool
 }
 
 // Dial connects and logs in to the server u names. Failures retrying cannot
@@ -356,7 +360,10 @@ func (c *Client) PutFrom(ctx context.Context, name string, offset int64, r io.Re
 	if offset > 0 {
 		flags = flagsWrite
 	}
-	if c.striped(offset, size) && c.autoStreams() > 1 {
+	c.mu.Lock()
+	truncates := c.truncates
+	c.mu.Unlock()
+	if c.striped(offset, size) && !truncates && c.autoStreams() > 1 {
 		return c.putStriped(ctx, p, name, flags, offset, r, size)
 	}
 	return c.putOne(ctx, p, name, flags, offset, r, size)
@@ -371,6 +378,18 @@ func (c *Client) putOne(ctx context.Context, p, name string, flags int, offset i
 		return fail(ctx, "create", name, err)
 	}
 	if offset > 0 {
+		if err := holds(ctx, f, name, offset); err != nil {
+			_ = f.Close()
+			return err
+		}
+	}
+	return c.writeOver(ctx, f, name, offset, r, size)
+}
+
+// writeOver writes r into the open f from offset with pkg/sftp's
+// concurrent writes, truncates a resumed file to size, and closes f.
+func (c *Client) writeOver(ctx context.Context, f *sftp.File, name string, offset int64, r io.Reader, size int64) error {
+	if offset > 0 {
 		if _, err := f.Seek(offset, io.SeekStart); err != nil {
 			_ = f.Close()
 			return fail(ctx, "seek", name, err)
@@ -379,7 +398,7 @@ func (c *Client) putOne(ctx context.Context, p, name string, flags int, offset i
 	// ReadFrom on a reader of unknown size sends one request at a time.
 	if _, err := f.ReadFromWithConcurrency(transport.ContextReader(ctx, r), maxConcurrency); err != nil {
 		_ = f.Close()
-		return fail(ctx, "write", name, err)
+		return fail(ctx, "write", name, offsetRefused(err, offset))
 	}
 	if size >= 0 && offset > 0 {
 		if err := f.Truncate(size); err != nil {
@@ -391,6 +410,33 @@ func (c *Client) putOne(ctx context.Context, p, name string, flags int, offset i
 		return fail(ctx, "close", name, err)
 	}
 	return nil
+}
+
+// holds checks, on the handle just opened for writing, that the file
+// still holds the offset bytes a resume keeps: a server may truncate
+// every file it opens for writing, and stat by name before the open
+// cannot see that. A short file wraps transport.ErrResumeRefused.
+func holds(ctx context.Context, f *sftp.File, name string, offset int64) error {
+	fi, err := f.Stat() // fstat of the open handle
+	if err != nil {
+		return fail(ctx, "fstat", name, err)
+	}
+	if fi.Size() < offset {
+		return fmt.Errorf("sftp: resume %s at byte %d: the file opened for writing holds %d bytes (the server truncates files it opens?): %w",
+			name, offset, fi.Size(), transport.ErrResumeRefused)
+	}
+	return nil
+}
+
+// offsetRefused marks the server's refusal (an SFTP status, not a broken
+// connection) of a write that resumes at offset, so the caller sends the
+// whole file instead of the same offset again.
+func offsetRefused(err error, offset int64) error {
+	var st *sftp.StatusError
+	if offset > 0 && errors.As(err, &st) {
+		return fmt.Errorf("write at offset %d refused: %w (%w)", offset, err, transport.ErrResumeRefused)
+	}
+	return err
 }
 
 // Stat reports name's size and modification time.
@@ -467,6 +513,21 @@ func (c *Client) Open(ctx context.Context, name string) (io.ReadCloser, error) {
 	return f, nil
 }
 
+// OpenRange reads length bytes of name from offset (fewer at its end),
+// with reads at an offset on the file: the delivery step reads the seam
+// of a resumed upload back this way. pkg/sftp has no check-file (and
+// OpenSSH does not offer it), so the client is no Checksummer.
+func (c *Client) OpenRange(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error) {
+	f, err := c.Open(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.NewSectionReader(f.(*sftp.File), offset, length), f}, nil
+}
+
 // Close ends the SFTP sessions and the SSH connections.
 func (c *Client) Close() error {
 	c.dropExtras()
@@ -481,8 +542,9 @@ func (c *Client) Close() error {
 }
 
 var (
-	_ transport.Transport = (*Client)(nil)
-	_ transport.Renamer   = (*Client)(nil)
-	_ transport.Opener    = (*Client)(nil)
-	_ transport.Resumer   = (*Client)(nil)
+	_ transport.Transport   = (*Client)(nil)
+	_ transport.Renamer     = (*Client)(nil)
+	_ transport.Opener      = (*Client)(nil)
+	_ transport.Resumer     = (*Client)(nil)
+	_ transport.RangeOpener = (*Client)(nil)
 )

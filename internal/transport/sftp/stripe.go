@@ -184,6 +184,31 @@ func (c *Client) putStriped(ctx context.Context, p, name string, flags int, offs
 			_ = h0.Close()
 		}
 	}()
+	if offset > 0 {
+		if err := holds(ctx, h0, name, offset); err != nil {
+			return err
+		}
+	}
+	// Every worker opens a handle of its own, which on a server that
+	// truncates each file it opens for writing would zero what the others
+	// wrote, with the size still right. Find out first: the first stripe
+	// goes through h0, then another handle is opened and must see it.
+	if _, err := h0.WriteAt(first[:n], offset); err != nil {
+		return fail(ctx, "write", name, offsetRefused(err, offset))
+	}
+	if truncated, err := c.truncatesOnOpen(p, offset+int64(n)); err != nil {
+		return fail(ctx, "open", name, err)
+	} else if truncated {
+		c.mu.Lock()
+		c.truncates = true
+		c.mu.Unlock()
+		if offset > 0 {
+			return fmt.Errorf("sftp: resume %s at byte %d: the server truncates files it opens for writing: %w", name, offset, transport.ErrResumeRefused)
+		}
+		// Over h0 alone, from the start again: the probe emptied the file.
+		closed0 = true
+		return c.writeOver(ctx, h0, name, offset, io.MultiReader(bytes.NewReader(first[:n]), r), size)
+	}
 
 	// Workers, two per connection so that each connection keeps sending
 	// while one waits for acknowledgements, each with a handle of its
@@ -246,8 +271,8 @@ func (c *Client) putStriped(ctx context.Context, p, name string, flags int, offs
 		}
 		free = append(free, st.buf[:cap(st.buf)])
 	}
-	off := offset
-	buf := first
+	off := offset + int64(n) // the first stripe is written
+	buf, n := first, 0
 	for werr == nil {
 		if n > 0 {
 			st := &stripe{buf: buf[:n], off: off, done: make(chan error, 1)}
@@ -289,7 +314,7 @@ func (c *Client) putStriped(ctx context.Context, p, name string, flags int, offs
 	}
 	if werr != nil {
 		c.dropExtras() // one of them may be the connection that broke
-		return fail(ctx, "write", name, werr)
+		return fail(ctx, "write", name, offsetRefused(werr, offset))
 	}
 	if size >= 0 && off != size {
 		return fail(ctx, "write", name, fmt.Errorf("source gave %d bytes, expected %d", off, size))
@@ -304,6 +329,23 @@ func (c *Client) putStriped(ctx context.Context, p, name string, flags int, offs
 		return fail(ctx, "close", name, err)
 	}
 	return nil
+}
+
+// truncatesOnOpen opens p for writing once more and reports whether the
+// server emptied it: it held at least want bytes before.
+func (c *Client) truncatesOnOpen(p string, want int64) (bool, error) {
+	h, err := c.sftp.OpenFile(p, flagsWrite)
+	if err != nil {
+		return false, err
+	}
+	fi, err := h.Stat()
+	if cerr := h.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return false, err
+	}
+	return fi.Size() < want, nil
 }
 
 // keepHeapSmall collects garbage when the live heap is small. The stripe

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/url"
@@ -260,4 +262,68 @@ func TestStripedOpenSSH(t *testing.T) {
 		t.Fatalf("read back %d bytes (%v), not the %d sent", len(got), err, len(data))
 	}
 	_ = c.Remove(context.Background(), "big.bin")
+}
+
+// TestResumeOntoTruncatingServer resumes an upload on a server that
+// truncates every file opened for writing (legal, and done by some): the
+// client must see on the open handle that the partial file is gone and
+// refuse the resume, rather than write the rest after a hole of zeros,
+// over one connection and over several.
+func TestResumeOntoTruncatingServer(t *testing.T) {
+	for _, streams := range []int{1, 4} {
+		t.Run(fmt.Sprintf("streams=%d", streams), func(t *testing.T) {
+			signer, key, err := sftpd.GenerateClientKey()
+			if err != nil {
+				t.Fatal(err)
+			}
+			root := t.TempDir()
+			srv, err := sftpd.Start(sftpd.Config{Root: root, User: user, AuthorizedKey: signer.PublicKey(), TruncateOnOpen: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = srv.Close() })
+			c := dialClient(t, srv, key, streams)
+			data := bigFile(t)
+			const off = 3 << 20
+			ctx := context.Background()
+			if err := c.Put(ctx, "f.partial", bytes.NewReader(data[:off]), off); err != nil {
+				t.Fatal(err)
+			}
+			err = c.PutFrom(ctx, "f.partial", off, bytes.NewReader(data[off:]), int64(len(data)))
+			if !errors.Is(err, transport.ErrResumeRefused) {
+				got, _ := os.ReadFile(filepath.Join(root, "f.partial"))
+				t.Fatalf("PutFrom onto a truncated file: err = %v, want ErrResumeRefused (the file holds %d bytes, equal to the source: %v)",
+					err, len(got), bytes.Equal(got, data))
+			}
+		})
+	}
+}
+
+// TestStripedPutOntoTruncatingServer: each stripe worker opens a handle
+// of its own, which on a server that truncates every file it opens for
+// writing zeroes what the others wrote. The client must notice before
+// striping and send the file over one handle, intact; a resume there is
+// refused.
+func TestStripedPutOntoTruncatingServer(t *testing.T) {
+	signer, key, err := sftpd.GenerateClientKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	srv, err := sftpd.Start(sftpd.Config{Root: root, User: user, AuthorizedKey: signer.PublicKey(), TruncateOnOpen: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	c := dialClient(t, srv, key, 4)
+	data := bigFile(t)
+	ctx := context.Background()
+	if err := c.Put(ctx, "big.bin", bytes.NewReader(data), int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	sameFile(t, filepath.Join(root, "big.bin"), data)
+	if err := c.Put(ctx, "unknown.bin", onlyReader{bytes.NewReader(data)}, -1); err != nil {
+		t.Fatal(err)
+	}
+	sameFile(t, filepath.Join(root, "unknown.bin"), data)
 }

@@ -126,6 +126,48 @@ func Run(t *testing.T, open Open) {
 			}
 			checkContent(t, tr, "r/big.bin", data)
 		}},
+		{"OpenRange", func(t *testing.T, tr transport.Transport) {
+			ro, ok := transport.As[transport.RangeOpener](tr)
+			if !ok {
+				t.Skip("transport cannot read ranges")
+			}
+			data := randomBytes(t, 300<<10+17)
+			mustPut(t, tr, "rg/seam.bin", data)
+			n := int64(len(data))
+			for _, r := range []struct{ off, length, want int64 }{
+				{0, 64 << 10, 64 << 10},           // the first block
+				{200<<10 + 5, 64 << 10, 64 << 10}, // the middle, unaligned
+				{n - 10, 64 << 10, 10},            // past the end: what there is
+				{n, 10, 0},                        // at the end: nothing
+			} {
+				got := readRange(t, ro, "rg/seam.bin", r.off, r.length)
+				if int64(len(got)) != r.want || !bytes.Equal(got, data[r.off:r.off+r.want]) {
+					t.Fatalf("OpenRange(%d, %d): %d bytes, want %d of the file's", r.off, r.length, len(got), r.want)
+				}
+			}
+			if _, err := ro.OpenRange(ctx, "rg/missing.bin", 0, 10); !errors.Is(err, transport.ErrNotFound) {
+				t.Fatalf("OpenRange of a missing file: err = %v, want ErrNotFound", err)
+			}
+		}},
+		{"ServerSHA256", func(t *testing.T, tr transport.Transport) {
+			cs, ok := transport.As[transport.Checksummer](tr)
+			if !ok {
+				t.Skip("transport has no server-side hash")
+			}
+			for _, data := range [][]byte{randomBytes(t, 1<<20+3), randomBytes(t, 9<<20+12345)} {
+				mustPut(t, tr, "h/sum.bin", data)
+				sum, ok, err := cs.ServerSHA256(ctx, "h/sum.bin")
+				if err != nil {
+					t.Fatalf("ServerSHA256: %v", err)
+				}
+				if ok && !bytes.Equal(sum, sha256Sum(data)) {
+					t.Fatalf("ServerSHA256 of %d bytes = %x, want %x", len(data), sum, sha256Sum(data))
+				}
+			}
+			if _, _, err := cs.ServerSHA256(ctx, "h/missing.bin"); !errors.Is(err, transport.ErrNotFound) {
+				t.Fatalf("ServerSHA256 of a missing file: err = %v, want ErrNotFound", err)
+			}
+		}},
 		{"ReaderError", func(t *testing.T, tr transport.Transport) {
 			boom := errors.New("source broke")
 			r := io.MultiReader(bytes.NewReader(randomBytes(t, 300<<10)), errReader{boom})
@@ -186,6 +228,20 @@ func checkContent(t *testing.T, tr transport.Transport, name string, want []byte
 	if n != int64(len(want)) || !bytes.Equal(h.Sum(nil), sha256Sum(want)) {
 		t.Fatalf("%s: read %d bytes with a different sha256; want %d bytes", name, n, len(want))
 	}
+}
+
+func readRange(t *testing.T, ro transport.RangeOpener, name string, off, length int64) []byte {
+	t.Helper()
+	rc, err := ro.OpenRange(context.Background(), name, off, length)
+	if err != nil {
+		t.Fatalf("OpenRange(%s, %d, %d): %v", name, off, length, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatalf("read range of %s: %v", name, err)
+	}
+	return b
 }
 
 func sha256Sum(b []byte) []byte { s := sha256.Sum256(b); return s[:] }

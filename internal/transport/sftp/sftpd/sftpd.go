@@ -47,6 +47,20 @@ type Config struct {
 	// MaxConns, when set, closes connections beyond that many open at
 	// once, as servers that limit connections per user do.
 	MaxConns int
+	// TruncateOnOpen truncates every file opened for writing, whatever
+	// the client's flags, as some servers do (legally): a client that
+	// resumes an upload by opening the file and writing at an offset
+	// must check what the open handle holds.
+	TruncateOnOpen bool
+	// RefuseResume fails every write into a file opened for writing
+	// without create or truncate flags, as a server that does not allow
+	// continuing uploads answers them: a client must then send the whole
+	// file.
+	RefuseResume bool
+	// AfterRename, when set, is called with the target (relative to
+	// Root) after each successful rename: tests use it to change what a
+	// partner holds behind the client's back.
+	AfterRename func(target string)
 }
 
 // Server is a running SFTP server. Close stops it.
@@ -56,13 +70,16 @@ type Server struct {
 	hostKey ssh.Signer
 	config  *ssh.ServerConfig
 
-	maxConns int
-	accepted atomic.Int64
-	mu       sync.Mutex
-	conns    map[net.Conn]struct{}
-	closed   bool
-	wg       sync.WaitGroup
-	writes   writeStats
+	maxConns    int
+	truncate    bool
+	refuse      bool
+	afterRename func(string)
+	accepted    atomic.Int64
+	mu          sync.Mutex
+	conns       map[net.Conn]struct{}
+	closed      bool
+	wg          sync.WaitGroup
+	writes      writeStats
 }
 
 // writeStats counts files open for writing, to observe how many uploads
@@ -89,8 +106,17 @@ func (s *Server) MaxOpenWrites() int {
 // countedFile decrements the open-write count when the client closes it.
 type countedFile struct {
 	*os.File
-	stats *writeStats
-	once  sync.Once
+	stats  *writeStats
+	once   sync.Once
+	refuse bool // every write fails (Config.RefuseResume)
+}
+
+// WriteAt writes, or fails as a server refusing the write would.
+func (c *countedFile) WriteAt(p []byte, off int64) (int, error) {
+	if c.refuse {
+		return 0, sftp.ErrSSHFxFailure
+	}
+	return c.File.WriteAt(p, off)
 }
 
 func (c *countedFile) Close() error {
@@ -125,7 +151,8 @@ func Start(cfg Config) (*Server, error) {
 		root.Close()
 		return nil, fmt.Errorf("sftpd: %w", err)
 	}
-	s := &Server{ln: ln, root: root, hostKey: hostKey, config: serverConfig(cfg), conns: map[net.Conn]struct{}{}, maxConns: cfg.MaxConns}
+	s := &Server{ln: ln, root: root, hostKey: hostKey, config: serverConfig(cfg), conns: map[net.Conn]struct{}{}, maxConns: cfg.MaxConns,
+		truncate: cfg.TruncateOnOpen, refuse: cfg.RefuseResume, afterRename: cfg.AfterRename}
 	s.config.AddHostKey(hostKey)
 	s.wg.Go(s.accept)
 	return s, nil
@@ -256,7 +283,7 @@ func (s *Server) session(ch ssh.Channel, reqs <-chan *ssh.Request) {
 		s.wg.Go(func() { ssh.DiscardRequests(reqs) })
 		// Reads stay capped at pkg/sftp's default 32 KiB, as on many servers,
 		// so the tests cover clients that must cope with short reads.
-		h := jail{s.root, &s.writes}
+		h := jail{root: s.root, writes: &s.writes, truncate: s.truncate, refuse: s.refuse, afterRename: s.afterRename}
 		rs := sftp.NewRequestServer(ch, sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h})
 		_ = rs.Serve()
 		_ = rs.Close()
@@ -266,8 +293,11 @@ func (s *Server) session(ch ssh.Channel, reqs <-chan *ssh.Request) {
 
 // jail implements pkg/sftp's request handlers on an os.Root.
 type jail struct {
-	root   *os.Root
-	writes *writeStats
+	root        *os.Root
+	writes      *writeStats
+	truncate    bool         // every open for writing truncates (Config.TruncateOnOpen)
+	refuse      bool         // Config.RefuseResume
+	afterRename func(string) // Config.AfterRename
 }
 
 // rel maps a client path to a name below the root: "/" is the root itself
@@ -300,7 +330,7 @@ func (j jail) OpenFile(r *sftp.Request) (sftp.WriterAtReaderAt, error) {
 	for _, f := range []struct {
 		set  bool
 		flag int
-	}{{pf.Creat, os.O_CREATE}, {pf.Trunc, os.O_TRUNC}, {pf.Excl, os.O_EXCL}} {
+	}{{pf.Creat, os.O_CREATE}, {pf.Trunc || j.truncate, os.O_TRUNC}, {pf.Excl, os.O_EXCL}} {
 		if f.set {
 			flag |= f.flag
 		}
@@ -310,7 +340,7 @@ func (j jail) OpenFile(r *sftp.Request) (sftp.WriterAtReaderAt, error) {
 		return nil, err
 	}
 	j.writes.add(1)
-	return &countedFile{File: f, stats: j.writes}, nil
+	return &countedFile{File: f, stats: j.writes, refuse: j.refuse && !pf.Creat && !pf.Trunc}, nil
 }
 
 func (j jail) Filecmd(r *sftp.Request) error {
@@ -319,7 +349,13 @@ func (j jail) Filecmd(r *sftp.Request) error {
 	case "Setstat":
 		return j.setstat(p, r)
 	case "Rename", "PosixRename": // both replace the target, as rename(2) does
-		return j.root.Rename(p, rel(r.Target))
+		if err := j.root.Rename(p, rel(r.Target)); err != nil {
+			return err
+		}
+		if j.afterRename != nil {
+			j.afterRename(rel(r.Target))
+		}
+		return nil
 	case "Remove", "Rmdir":
 		return j.root.Remove(p)
 	case "Mkdir":
