@@ -101,6 +101,17 @@ func (c *Client) reply(step string) (int, string, error) {
 	return code, msg, nil
 }
 
+// final reads the reply that ends a transfer, skipping preliminary (1xx)
+// ones: Pure-FTPd over TLS sends a second 150 with its timing.
+func (c *Client) final(step string) (int, string, error) {
+	for {
+		code, msg, err := c.reply(step)
+		if err != nil || code >= 200 {
+			return code, msg, err
+		}
+	}
+}
+
 // expect sends a command and requires the reply code want.
 func (c *Client) expect(want int, format string, args ...any) (string, error) {
 	code, msg, err := c.cmd(format, args...)
@@ -292,7 +303,7 @@ func (c *Client) stor(p string, r io.Reader, offset int64) error {
 	}
 	// Read the final reply even after a failed copy, so the control
 	// connection stays in step (and a quota reply reaches the caller).
-	if code, msg, err := c.reply("the end of STOR"); err != nil {
+	if code, msg, err := c.final("the end of STOR"); err != nil {
 		errs = append(errs, err)
 	} else if code/100 != 2 {
 		errs = append(errs, replyError("STOR", code, msg))
@@ -333,10 +344,13 @@ func (c *Client) retr(p string, offset int64) (*download, error) {
 	return &download{c: c, dc: dc}, nil
 }
 
-// download is a RETR in progress. Close may come before the end: it closes
-// the data connection and takes the server's 426 ("transfer aborted") as
-// the end, which keeps the control connection usable without ABOR (whose
-// reply some servers send besides the transfer's, some instead of it).
+// download is a RETR in progress. Close may come before the end: it sends
+// ABOR first, so the server stops writing before the data connection
+// closes (ProFTPD over TLS ends the whole session on a write that meets a
+// closed connection), then NOOP, reading replies up to NOOP's 200: servers
+// answer an ABOR with one reply or two (426 and 226, in either order, or
+// 226 and 225 when the transfer had ended), and the control connection is
+// back in step only after all of them.
 type download struct {
 	c      *Client
 	dc     net.Conn
@@ -359,17 +373,33 @@ func (d *download) Close() error {
 		return nil
 	}
 	d.closed = true
-	_ = d.dc.Close()
-	code, msg, err := d.c.reply("the end of RETR")
-	switch {
-	case err != nil:
+	c := d.c
+	if d.eof {
+		_ = d.dc.Close()
+		code, msg, err := c.final("the end of RETR")
+		if err == nil && code/100 != 2 {
+			err = replyError("RETR", code, msg)
+		}
 		return err
-	case code/100 == 2:
-		return nil
-	case !d.eof && (code == 426 || code == 450 || code == 451):
-		return nil // stopped early on purpose
 	}
-	return replyError("RETR", code, msg)
+	if err := c.tp.PrintfLine("ABOR"); err != nil {
+		_ = d.dc.Close()
+		return &stepError{step: "ABOR", timeout: c.timeout, err: err}
+	}
+	_ = d.dc.Close()
+	if err := c.tp.PrintfLine("NOOP"); err != nil {
+		return &stepError{step: "NOOP after ABOR", timeout: c.timeout, err: err}
+	}
+	for range 5 {
+		code, _, err := c.reply("ABOR")
+		if err != nil {
+			return err
+		}
+		if code == codeOK {
+			return nil
+		}
+	}
+	return fmt.Errorf("ABOR: no reply to the NOOP after it among the next 5")
 }
 
 // mlst reads size and modification time from one MLST reply (RFC 3659):
