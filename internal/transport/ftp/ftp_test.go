@@ -460,4 +460,3 @@ func TestCancelMidTransfer(t *testing.T) {
 type endless struct{}
 
 func (endless) Read(p []byte) (int, error) { return len(p), nil }
-
