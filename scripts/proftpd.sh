@@ -38,7 +38,7 @@ chmod 755 "$DIR"
 
 # The servers' libraries are ordinary packages that conflict with nothing;
 # only the ftp-server packages themselves are unpacked by hand.
-libs=(libhiredis0.14 libmemcached11 libmemcachedutil2 libpcre2-posix3 libsodium23 libssl3 libacl1 libcap2 libidn2-0)
+libs=(libhiredis0.14 libmemcached11 libmemcachedutil2 libpcre2-posix3 libpcre2-8-0 libsodium23 libssl3 libacl1 libcap2 libidn2-0 libpam0g libcrypt1 libncursesw6 zlib1g)
 need=()
 for p in "${libs[@]}" openssl; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need+=("$p")

@@ -10,8 +10,11 @@
 // base64 of the sha256 of the leaf certificate's DER) instead of the chain.
 //
 // FTP has no typed failures beyond its reply codes: 530, 552 and 553 (and
-// 550 on create) are permanent, 4xx replies and broken connections are
-// worth a retry.
+// 550 on create) are permanent, 4xx replies, silence and broken
+// connections are worth a retry; errors name the step that failed ("server
+// did not answer PASS within 30s"). A resume the server refuses falls back
+// to a whole upload (see PutFrom). Where FEAT offers HASH SHA-256 or
+// XSHA256, ServerSHA256 asks the server for its own sum.
 package ftp
 
 import (
