@@ -141,6 +141,7 @@ pin=SHA256:$(openssl x509 -in "$DIR/cert.pem" -outform der | openssl dgst -sha25
 	printf 'export SYNDICATE_TEST_VSFTPD_USER=%q\n' "$USERNAME"
 	printf 'export SYNDICATE_TEST_VSFTPD_PASSWORD_FILE=%q\n' "$DIR/password"
 	printf 'export SYNDICATE_TEST_VSFTPD_ROOT=%q\n' /files
+	printf 'export SYNDICATE_TEST_VSFTPD_FILES=%q\n' "$DIR/home/files"
 	printf 'export SYNDICATE_TEST_VSFTPD_CERT_PIN=%q\n' "$pin"
 } >"$DIR/env"
 echo "vsftpd.sh: vsftpd on $ADDR:$PORT (pid $(cat "$PIDFILE")); source $DIR/env"

@@ -43,9 +43,10 @@ type ftpd struct {
 }
 
 // startServer starts goftp on 127.0.0.1 with its file driver; with tls it
-// offers explicit FTPS under a fresh self-signed certificate. Each hook
-// adjusts the server before it starts.
-func startServer(t *testing.T, withTLS bool, hooks ...func(*server.Server)) *ftpd {
+// offers explicit FTPS under a fresh self-signed certificate. Each hook, a
+// func(*server.Options) (run before the server is made, so FEAT lists
+// added commands) or a func(*server.Server), adjusts it before it starts.
+func startServer(t *testing.T, withTLS bool, hooks ...any) *ftpd {
 	t.Helper()
 	root := t.TempDir()
 	driver, err := file.NewDriver(root)
@@ -77,12 +78,19 @@ func startServer(t *testing.T, withTLS bool, hooks ...func(*server.Server)) *ftp
 		}
 		opts.Port = ln.Addr().(*net.TCPAddr).Port
 		ln.Close()
+		for _, hook := range hooks {
+			if h, ok := hook.(func(*server.Options)); ok {
+				h(opts)
+			}
+		}
 		srv, err := server.NewServer(opts)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, hook := range hooks {
-			hook(srv)
+			if h, ok := hook.(func(*server.Server)); ok {
+				h(srv)
+			}
 		}
 		errc := make(chan error, 1)
 		go func() { errc <- srv.ListenAndServe() }()
@@ -452,87 +460,3 @@ func TestCancelMidTransfer(t *testing.T) {
 type endless struct{}
 
 func (endless) Read(p []byte) (int, error) { return len(p), nil }
-
-// vsftpdEnv reads where scripts/vsftpd.sh's server is. The full suite
-// (SYNDICATE_FULL=1) fails without it.
-func vsftpdEnv(t *testing.T) map[string]string {
-	t.Helper()
-	env := map[string]string{}
-	for _, k := range []string{"ADDR", "USER", "ROOT", "CERT_PIN"} {
-		env[k] = os.Getenv("SYNDICATE_TEST_VSFTPD_" + k)
-		if env[k] == "" {
-			missing(t, "SYNDICATE_TEST_VSFTPD_"+k)
-		}
-	}
-	env["PASSWORD"] = os.Getenv("SYNDICATE_TEST_VSFTPD_PASSWORD")
-	if f := os.Getenv("SYNDICATE_TEST_VSFTPD_PASSWORD_FILE"); f != "" {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		env["PASSWORD"] = strings.TrimSpace(string(b))
-	}
-	if env["PASSWORD"] == "" {
-		missing(t, "SYNDICATE_TEST_VSFTPD_PASSWORD_FILE (or _PASSWORD)")
-	}
-	return env
-}
-
-func missing(t *testing.T, name string) {
-	t.Helper()
-	msg := name + " not set; run scripts/vsftpd.sh as root and source the env file it writes"
-	if os.Getenv("SYNDICATE_FULL") == "1" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
-
-func TestConformanceVsftpd(t *testing.T) {
-	env := vsftpdEnv(t)
-	run := time.Now().Format("20060102-150405.000000")
-	for _, scheme := range []string{"ftp", "ftps"} {
-		t.Run(scheme, func(t *testing.T) {
-			transporttest.Run(t, func(t *testing.T) transport.Transport {
-				dir := env["ROOT"] + "/" + run + "/" + strings.ReplaceAll(t.Name(), "/", "-")
-				u := url.URL{Scheme: scheme, User: url.User(env["USER"]), Host: env["ADDR"], Path: dir}
-				opts := transport.Options{Secret: []byte(env["PASSWORD"])}
-				if scheme == "ftps" {
-					opts.HostKey = env["CERT_PIN"]
-				}
-				tr, err := dial(u.String(), opts)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return tr
-			})
-		})
-	}
-}
-
-func TestFailuresVsftpd(t *testing.T) {
-	env := vsftpdEnv(t)
-	u := url.URL{Scheme: "ftps", User: url.User(env["USER"]), Host: env["ADDR"], Path: env["ROOT"]}
-
-	const wrong = "guess-Wr0ng"
-	_, err := dial(u.String(), transport.Options{Secret: []byte(wrong), HostKey: env["CERT_PIN"]})
-	if !transport.IsPermanent(err) || !strings.Contains(err.Error(), "login refused") || strings.Contains(err.Error(), wrong) {
-		t.Fatalf("wrong password: err = %v, want a permanent login refusal without the password", err)
-	}
-
-	wrongPin := ftp.Pin([]byte("some other certificate"))
-	_, err = dial(u.String(), transport.Options{Secret: []byte(env["PASSWORD"]), HostKey: wrongPin})
-	if !transport.IsPermanent(err) || !strings.Contains(err.Error(), wrongPin) || !strings.Contains(err.Error(), env["CERT_PIN"]) {
-		t.Fatalf("wrong pin: err = %v, want permanent naming both pins", err)
-	}
-
-	// The chroot itself is not writable: vsftpd answers STOR with 553.
-	u.Path = "/"
-	tr, err := dial(u.String(), transport.Options{Secret: []byte(env["PASSWORD"]), HostKey: env["CERT_PIN"]})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Close()
-	if err := tr.Put(context.Background(), "denied.txt", strings.NewReader("x"), 1); !transport.IsPermanent(err) {
-		t.Fatalf("Put into a read-only directory: err = %v, want permanent", err)
-	}
-}
