@@ -216,10 +216,9 @@ func Open(ctx context.Context, rawURL string, opts Options) (Transport, error) {
 	if err != nil {
 		return nil, Permanent(err)
 	}
-	if err := opts.Policy.Check(ctx, u.Hostname()); err != nil {
-		return nil, err
-	}
-	if err := opts.Policy.Check(ctx, endpointHost(opts.Endpoint)); err != nil {
+	// For s3:// the URL's host is a bucket: the policy checks the
+	// endpoint the transport will connect to instead.
+	if err := opts.Policy.CheckDestination(ctx, u, opts.Endpoint, opts.Region); err != nil {
 		return nil, err
 	}
 	mu.RLock()
