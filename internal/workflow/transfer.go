@@ -327,6 +327,16 @@ func (s *sender) put(ctx context.Context, name string, src io.Reader, f packagin
 	}
 	var off int64
 	rs, canResume := s.tr.(transport.Resumer)
+	committed := false
+	if target != name && !(canResume && (f.Size < 0 || f.Size >= keepPartialFrom)) {
+		// Nothing would continue this temporary file: remove it if the
+		// file does not make it into place.
+		defer func() {
+			if !committed {
+				s.dropPartial(ctx, target)
+			}
+		}()
+	}
 	if canResume && f.Size != 0 {
 		if n, err := rs.Committed(ctx, target); err == nil && (f.Size < 0 || n <= f.Size) {
 			off = n
@@ -371,7 +381,25 @@ func (s *sender) put(ctx context.Context, name string, src io.Reader, f packagin
 			return "", 0, err
 		}
 	}
+	committed = true
 	return sum, cr.n, nil
+}
+
+// keepPartialFrom is the smallest file whose temporary copy a failed put
+// leaves at the partner for the next attempt to continue; smaller ones
+// (markers, checksums, metadata) are sent again whole.
+const keepPartialFrom = 1 << 20
+
+// dropPartial removes the temporary file of a put that failed, so that
+// the partner does not find a stray NAME.<tag>.partial (a completion
+// marker's, say). It runs even when ctx has ended, briefly; a failure is
+// only logged, next to the put's own error.
+func (s *sender) dropPartial(ctx context.Context, target string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := s.tr.Remove(ctx, target); err != nil {
+		s.log.Warn("could not remove the temporary file of a failed upload", "file", target, "error", err)
+	}
 }
 
 func shortID(id string) string {
