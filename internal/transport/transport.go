@@ -257,7 +257,7 @@ func ParseURL(rawURL string) (*url.URL, error) {
 		return nil, fmt.Errorf("destination url: unknown scheme %q (have %s)", u.Scheme, strings.Join(Schemes(), ", "))
 	}
 	if _, has := u.User.Password(); has {
-		return nil, errors.New("destination url: must not contain a password; use credentials: env:NAME or file:PATH")
+		return nil, errors.New("destination url: must not contain a password; use credentials: env:NAME, file:/absolute/path or aws-ssm:/parameter/name")
 	}
 	if u.Scheme != "file" && u.Hostname() == "" {
 		return nil, fmt.Errorf("destination url: %s needs a host", u.Scheme)
