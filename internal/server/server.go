@@ -155,6 +155,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	policy := &transport.Policy{AllowPrivate: cfg.AllowPrivateDestinations, Hosts: cfg.AllowedDestinations,
 		Resolver: cfg.DestinationResolver}
+	if err := policy.Validate(); err != nil {
+		st.Close()
+		return nil, err
+	}
 	s.bgCtx, s.bgCancel = context.WithCancel(context.WithoutCancel(ctx))
 	if err := s.bootstrapToken(ctx, cfg.Token); err != nil {
 		st.Close()

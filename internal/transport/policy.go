@@ -35,6 +35,62 @@ type Policy struct {
 	Resolver Resolver
 }
 
+// Validate checks the allowlist's entries, so that a typo is refused when
+// the server starts instead of silently matching nothing.
+func (p *Policy) Validate() error {
+	if p == nil {
+		return nil
+	}
+	for _, h := range p.Hosts {
+		if err := validEntry(strings.ToLower(strings.TrimSpace(h))); err != nil {
+			return fmt.Errorf("allowed destination %q: %w", h, err)
+		}
+	}
+	return nil
+}
+
+func validEntry(h string) error {
+	if rest, ok := strings.CutPrefix(h, "s3://"); ok {
+		bucket, host, withHost := strings.Cut(rest, "@")
+		if !validBucket(bucket) {
+			return errors.New("want s3://BUCKET or s3://BUCKET@HOST with a bucket name of 3-63 lowercase letters, digits, . and -")
+		}
+		if withHost {
+			return validHostEntry(host)
+		}
+		return nil
+	}
+	return validHostEntry(h)
+}
+
+func validHostEntry(h string) error {
+	if _, err := netip.ParsePrefix(h); err == nil {
+		return nil
+	}
+	name := strings.TrimPrefix(h, "*.")
+	if _, err := netip.ParseAddr(strings.Trim(name, "[]")); err == nil && !strings.HasPrefix(h, "*.") {
+		return nil
+	}
+	if name == "" || len(name) > 253 || strings.ContainsAny(name, "/:@*?#[] ") {
+		return errors.New("want a host name, *.domain, an IP address, a CIDR, s3://BUCKET or s3://BUCKET@HOST")
+	}
+	return nil
+}
+
+// validBucket is S3's rule for bucket names, loosely: 3-63 characters of
+// lowercase letters, digits, dots and hyphens.
+func validBucket(b string) bool {
+	if len(b) < 3 || len(b) > 63 {
+		return false
+	}
+	for _, r := range b {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '.' && r != '-' {
+			return false
+		}
+	}
+	return true
+}
+
 // Resolver is the part of *net.Resolver the policy uses.
 type Resolver interface {
 	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)

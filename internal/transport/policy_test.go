@@ -151,3 +151,20 @@ func TestPolicyResolverFailure(t *testing.T) {
 		t.Fatalf("looked up %q", rec.asked)
 	}
 }
+
+// TestPolicyValidate: a malformed allowlist entry is refused up front
+// instead of matching nothing.
+func TestPolicyValidate(t *testing.T) {
+	for _, h := range []string{"sftp.partner.example", "*.cdn.example", "203.0.113.0/24", "2001:db8::/32", "198.51.100.7", "[::1]",
+		"s3://media-drop", "s3://media.drop-2", "s3://media-drop@objects.partner.example", "s3://media-drop@127.0.0.0/8", "S3://Media-Drop"} {
+		if err := (&transport.Policy{Hosts: []string{h}}).Validate(); err != nil {
+			t.Errorf("%s: %v", h, err)
+		}
+	}
+	for _, h := range []string{"s3://", "s3:/media-drop", "s3://ab", "s3://media_drop", "s3://media-drop@", "s3://x@y@z",
+		"sftp://host", "host/path", "", "*.", "10.0.0.0/33"} {
+		if err := (&transport.Policy{Hosts: []string{h}}).Validate(); err == nil || !strings.Contains(err.Error(), "allowed destination") {
+			t.Errorf("%q accepted: %v", h, err)
+		}
+	}
+}
