@@ -20,7 +20,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	allowPrivate := fs.Bool("allow-private-destinations", envOr(env, "SYNDICATE_ALLOW_PRIVATE_DESTINATIONS", "") == "true",
 		"let partner destinations be loopback or private-network hosts (refused by default)")
 	allowed := fs.String("allow-destinations", env.Getenv("SYNDICATE_ALLOW_DESTINATIONS"),
-		"comma-separated allowlist of destination hosts: names, *.domain, CIDRs (default: any public host)")
+		"comma-separated allowlist of destination hosts (names, *.domain, CIDRs) and S3 buckets (s3://BUCKET on AWS, s3://BUCKET@HOST on an endpoint) (default: any public host)")
 	executor := fs.String("executor-id", envOr(env, "SYNDICATE_EXECUTOR_ID", server.DefaultExecutorID()),
 		"stable name of this process (env SYNDICATE_EXECUTOR_ID; default the host name); a restart with the same name resumes its unfinished deliveries")
 	role := fs.String("role", envOr(env, "SYNDICATE_ROLE", "all"), "all, worker (runs deliveries) or api (accepts them; workers run them) (env SYNDICATE_ROLE)")

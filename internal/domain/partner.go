@@ -54,7 +54,8 @@ type Feedback struct {
 	// RequireSignature makes the feedback API refuse requests without a
 	// valid HMAC-SHA256 signature made with SigningSecret.
 	RequireSignature bool `json:"require_signature,omitempty"`
-	// SigningSecret is a secret reference (env:NAME or file:/path).
+	// SigningSecret is a secret reference (env:NAME, file:/absolute/path
+	// or aws-ssm:/parameter/name).
 	SigningSecret string `json:"signing_secret,omitempty"`
 	// RedeliverOnReject sends a rejected package again, at most this many
 	// times per asset version; 0 means never.
@@ -76,9 +77,15 @@ type Receipt struct {
 
 // Destination is where a partner's packages land.
 type Destination struct {
-	// URL is file:///abs/dir or sftp://user@host:port/dir.
+	// URL is where packages go: file:///abs/dir, sftp://user@host:port/dir,
+	// ftp://user@host:port/dir, ftps://user@host:port/dir (explicit TLS),
+	// s3://bucket/prefix (with endpoint and region), or
+	// https://host/dir (http:// too): WebDAV or plain PUT.
 	URL string `json:"url"`
-	// Credentials is a secret reference: env:NAME or file:PATH.
+	// Credentials is a secret reference: env:NAME, file:/absolute/path or
+	// aws-ssm:/parameter/name. It holds a password, a PEM private key
+	// (sftp), ACCESS_KEY_ID:SECRET_ACCESS_KEY (s3; none: the AWS default
+	// chain), or user:password or a bearer token (https).
 	Credentials string `json:"credentials,omitempty"`
 	// HostKey pins the server's key fingerprint (SHA256:...).
 	HostKey string `json:"host_key,omitempty"`
@@ -220,7 +227,7 @@ func (p Partner) Validate() error {
 	if u, err := url.Parse(d.URL); err != nil || u.Scheme == "" {
 		errs = append(errs, errors.New("destination.url: not a valid absolute URL (scheme://[user@]host/path)"))
 	} else if _, has := u.User.Password(); has {
-		errs = append(errs, errors.New("destination.url: must not contain a password; use destination.credentials: env:NAME or file:PATH"))
+		errs = append(errs, errors.New("destination.url: must not contain a password; use destination.credentials: env:NAME, file:/absolute/path or aws-ssm:/parameter/name"))
 	}
 	if d.Credentials != "" && !secretRef.MatchString(d.Credentials) {
 		errs = append(errs, errors.New("destination.credentials: must be a secret reference env:NAME, file:/absolute/path or aws-ssm:/parameter/name, not the secret itself"))
@@ -322,7 +329,7 @@ func (f Feedback) validate() []error {
 		errs = append(errs, errors.New("feedback.signing_secret: required when require_signature is true"))
 	}
 	if f.SigningSecret != "" && !secretRef.MatchString(f.SigningSecret) {
-		errs = append(errs, errors.New("feedback.signing_secret: must be a secret reference env:NAME or file:/absolute/path"))
+		errs = append(errs, errors.New("feedback.signing_secret: must be a secret reference env:NAME, file:/absolute/path or aws-ssm:/parameter/name"))
 	}
 	if f.RedeliverOnReject < 0 || f.RedeliverOnReject > 10 {
 		errs = append(errs, errors.New("feedback.redeliver_on_reject: must be 0-10"))

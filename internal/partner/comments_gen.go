@@ -6,7 +6,7 @@ package partner
 // as invopop/jsonschema's CommentMap.
 var goComments = map[string]string{
 	"github.com/syndicate-media/syndicate/internal/domain.Destination":                       "Destination is where a partner's packages land.",
-	"github.com/syndicate-media/syndicate/internal/domain.Destination.Credentials":           "Credentials is a secret reference: env:NAME or file:PATH.",
+	"github.com/syndicate-media/syndicate/internal/domain.Destination.Credentials":           "Credentials is a secret reference: env:NAME, file:/absolute/path or\naws-ssm:/parameter/name. It holds a password, a PEM private key\n(sftp), ACCESS_KEY_ID:SECRET_ACCESS_KEY (s3; none: the AWS default\nchain), or user:password or a bearer token (https).",
 	"github.com/syndicate-media/syndicate/internal/domain.Destination.Endpoint":              "Endpoint and Region address an S3-compatible object store for s3://\nURLs (empty Endpoint: AWS).",
 	"github.com/syndicate-media/syndicate/internal/domain.Destination.HostKey":               "HostKey pins the server's key fingerprint (SHA256:...).",
 	"github.com/syndicate-media/syndicate/internal/domain.Destination.InsecureIgnoreHostKey": "InsecureIgnoreHostKey accepts any server key; for tests only.",
@@ -14,7 +14,7 @@ var goComments = map[string]string{
 	"github.com/syndicate-media/syndicate/internal/domain.Destination.MaxBytesPerSecond":     "MaxBytesPerSecond caps the transfer rate to this partner; 0 is no cap.",
 	"github.com/syndicate-media/syndicate/internal/domain.Destination.Path":                  "Path is the folder under the URL's root for each package; it may use\n{asset_id} and {delivery_id}. Default \"{asset_id}\".",
 	"github.com/syndicate-media/syndicate/internal/domain.Destination.Streams":               "Streams is how many SFTP connections one file of 64 MiB or more\nmay use at once (1-8). Each has its own 2 MiB window, so over a\nlong link several go several times faster. Default: 4 for a server\n2 ms or more away (measured before the first large file), 1 nearer.\nA server that refuses the extra logins gets the file over those it\naccepted.",
-	"github.com/syndicate-media/syndicate/internal/domain.Destination.URL":                   "URL is file:///abs/dir or sftp://user@host:port/dir.",
+	"github.com/syndicate-media/syndicate/internal/domain.Destination.URL":                   "URL is where packages go: file:///abs/dir, sftp://user@host:port/dir,\nftp://user@host:port/dir, ftps://user@host:port/dir (explicit TLS),\ns3://bucket/prefix (with endpoint and region), or\nhttps://host/dir (http:// too): WebDAV or plain PUT.",
 	"github.com/syndicate-media/syndicate/internal/domain.Duration":                          "Duration is a time.Duration written as \"2s\", \"1m30s\" in JSON and YAML.",
 	"github.com/syndicate-media/syndicate/internal/domain.Feedback":                          "Feedback says how a partner reports back and what Syndicate does about silence and rejections.",
 	"github.com/syndicate-media/syndicate/internal/domain.Feedback.AckTimeout":               "AckTimeout marks a delivered package unacknowledged when no feedback\ncame within this time; 0 means never.",
@@ -22,7 +22,7 @@ var goComments = map[string]string{
 	"github.com/syndicate-media/syndicate/internal/domain.Feedback.RedeliverOnReject":        "RedeliverOnReject sends a rejected package again, at most this many\ntimes per asset version; 0 means never.",
 	"github.com/syndicate-media/syndicate/internal/domain.Feedback.RequestsPerSecond":        "RequestsPerSecond limits the partner's feedback API calls (default 10).",
 	"github.com/syndicate-media/syndicate/internal/domain.Feedback.RequireSignature":         "RequireSignature makes the feedback API refuse requests without a\nvalid HMAC-SHA256 signature made with SigningSecret.",
-	"github.com/syndicate-media/syndicate/internal/domain.Feedback.SigningSecret":            "SigningSecret is a secret reference (env:NAME or file:/path).",
+	"github.com/syndicate-media/syndicate/internal/domain.Feedback.SigningSecret":            "SigningSecret is a secret reference (env:NAME, file:/absolute/path\nor aws-ssm:/parameter/name).",
 	"github.com/syndicate-media/syndicate/internal/domain.FormatOptions":                     "FormatOptions are a partner's settings for its metadata format.",
 	"github.com/syndicate-media/syndicate/internal/domain.FormatOptions.Columns":             "Columns are the csv format's columns, in order: id, type, title,\ndescription, keywords, territories, media_file, image_file (see\nCSVColumns) or metadata.<key>. Empty: those eight.",
 	"github.com/syndicate-media/syndicate/internal/domain.FormatOptions.FileName":            "FileName names the metadata file of the template format (default\nmetadata.txt) and the csv format (default metadata.csv).",

@@ -42,7 +42,7 @@ var patternMessages = map[string]string{
 	idPattern:        "must be 1-63 lowercase letters, digits, _ or -, starting with a letter or digit",
 	secretRefPattern: secretMessage,
 	durationPattern:  "must be a Go duration such as 90s, 15m or 24h (units ns, us, ms, s, m, h; no spaces)",
-	urlPattern:       "must be an absolute URL such as sftp://user@host:22/dir or file:///abs/dir",
+	urlPattern:       "must be an absolute URL: file:///abs/dir, sftp://, ftp://, ftps://user@host:port/dir, s3://bucket/prefix or https://host/dir",
 	nonBlankPattern:  "must not be blank",
 	fileNamePattern:  "must be a plain file name (no / or \\), other than manifest.json",
 	rolePattern:      "must be 1-64 lowercase letters, digits, _ or -, starting with a letter or digit",

@@ -26,7 +26,7 @@ func Resolve(ref string) ([]byte, error) {
 	case ref == "":
 		return nil, nil
 	case !ok || name == "":
-		return nil, fmt.Errorf("secret %q: want env:NAME or file:PATH", ref)
+		return nil, fmt.Errorf("secret %q: want env:NAME, file:/absolute/path or aws-ssm:/parameter/name", ref)
 	case kind == "env":
 		v, set := os.LookupEnv(name)
 		if !set || v == "" {

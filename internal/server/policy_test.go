@@ -59,3 +59,14 @@ func TestPrivateDestinationsRefusedByDefault(t *testing.T) {
 		}
 	}
 }
+
+// TestBadAllowlistRefusedAtStart: a malformed --allow-destinations entry
+// stops the server instead of matching nothing.
+func TestBadAllowlistRefusedAtStart(t *testing.T) {
+	cfg := storetest.SQLite(t)
+	_, err := server.Start(context.Background(), server.Config{DataDir: cfg.DataDir, Addr: "127.0.0.1:0",
+		AllowedDestinations: []string{"sftp.partner.example", "s3:/media-drop"}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err == nil || !strings.Contains(err.Error(), `allowed destination "s3:/media-drop"`) {
+		t.Fatalf("Start: %v", err)
+	}
+}

@@ -56,8 +56,13 @@ type Config struct {
 	// private-network hosts (refused by default).
 	AllowPrivateDestinations bool
 	// AllowedDestinations, when set, is the only hosts (names, *.domain,
-	// CIDRs) destinations may use.
+	// CIDRs) and S3 buckets (s3://BUCKET, s3://BUCKET@HOST) destinations
+	// may use (see transport.Policy).
 	AllowedDestinations []string
+	// DestinationResolver looks destination host names up for the
+	// destination policy; nil is the system resolver. Tests set one that
+	// records and refuses lookups.
+	DestinationResolver transport.Resolver
 	// TranscoderURL is the external transcoding service's job endpoint.
 	TranscoderURL string
 	// PublicURL is the API's base URL as the transcoder reaches it
@@ -162,7 +167,12 @@ func start(ctx context.Context, cfg Config, lock *os.File) (*Server, error) {
 			return nil, err
 		}
 	}
-	policy := &transport.Policy{AllowPrivate: cfg.AllowPrivateDestinations, Hosts: cfg.AllowedDestinations}
+	policy := &transport.Policy{AllowPrivate: cfg.AllowPrivateDestinations, Hosts: cfg.AllowedDestinations,
+		Resolver: cfg.DestinationResolver}
+	if err := policy.Validate(); err != nil {
+		st.Close()
+		return nil, err
+	}
 	s.bgCtx, s.bgCancel = context.WithCancel(context.WithoutCancel(ctx))
 	if err := s.bootstrapToken(ctx, cfg.Token); err != nil {
 		st.Close()

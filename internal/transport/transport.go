@@ -242,10 +242,9 @@ func Open(ctx context.Context, rawURL string, opts Options) (Transport, error) {
 	if err != nil {
 		return nil, Permanent(err)
 	}
-	if err := opts.Policy.Check(ctx, u.Hostname()); err != nil {
-		return nil, err
-	}
-	if err := opts.Policy.Check(ctx, endpointHost(opts.Endpoint)); err != nil {
+	// For s3:// the URL's host is a bucket: the policy checks the
+	// endpoint the transport will connect to instead.
+	if err := opts.Policy.CheckDestination(ctx, u, opts.Endpoint, opts.Region); err != nil {
 		return nil, err
 	}
 	mu.RLock()
@@ -284,7 +283,7 @@ func ParseURL(rawURL string) (*url.URL, error) {
 		return nil, fmt.Errorf("destination url: unknown scheme %q (have %s)", u.Scheme, strings.Join(Schemes(), ", "))
 	}
 	if _, has := u.User.Password(); has {
-		return nil, errors.New("destination url: must not contain a password; use credentials: env:NAME or file:PATH")
+		return nil, errors.New("destination url: must not contain a password; use credentials: env:NAME, file:/absolute/path or aws-ssm:/parameter/name")
 	}
 	if u.Scheme != "file" && u.Hostname() == "" {
 		return nil, fmt.Errorf("destination url: %s needs a host", u.Scheme)

@@ -458,6 +458,16 @@ func (s *sender) putOnce(ctx context.Context, name string, open func() (io.ReadC
 	}
 	var off int64
 	rs, canResume := s.tr.(transport.Resumer)
+	committed := false
+	if target != name && !(canResume && (f.Size < 0 || f.Size >= keepPartialFrom)) {
+		// Nothing would continue this temporary file: remove it if the
+		// file does not make it into place.
+		defer func() {
+			if !committed {
+				s.dropPartial(ctx, target)
+			}
+		}()
+	}
 	if resume && canResume && f.Size != 0 {
 		if n, err := rs.Committed(ctx, target); err == nil && (f.Size < 0 || n <= f.Size) {
 			off = n
@@ -518,9 +528,11 @@ func (s *sender) putOnce(ctx context.Context, name string, open func() (io.ReadC
 		}
 	}
 	if _, skipped := s.guard.committedBefore(name); skipped {
+		committed = true
 		return sum, cr.n, "", nil // nothing was sent: verified by the attempt that sent it
 	}
 	how, err := s.verify(ctx, name, sum, cr.n, sm)
+	committed = err == nil
 	return sum, cr.n, how, err
 }
 
@@ -658,6 +670,23 @@ func (s *seam) ranges() []seamRange {
 	defer s.mu.Unlock()
 	around := append(slices.Clone(s.before), s.after...)
 	return []seamRange{{0, slices.Clone(s.first)}, {s.at - int64(len(s.before)), around}}
+}
+
+// keepPartialFrom is the smallest file whose temporary copy a failed put
+// leaves at the partner for the next attempt to continue; smaller ones
+// (markers, checksums, metadata) are sent again whole.
+const keepPartialFrom = 1 << 20
+
+// dropPartial removes the temporary file of a put that failed, so that
+// the partner does not find a stray NAME.<tag>.partial (a completion
+// marker's, say). It runs even when ctx has ended, briefly; a failure is
+// only logged, next to the put's own error.
+func (s *sender) dropPartial(ctx context.Context, target string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := s.tr.Remove(ctx, target); err != nil {
+		s.log.Warn("could not remove the temporary file of a failed upload", "file", target, "error", err)
+	}
 }
 
 func shortID(id string) string {

@@ -26,6 +26,7 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/base64"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +34,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -355,7 +357,8 @@ func (c *Client) mkcol(ctx context.Context, dir []string) (missingParent bool, e
 }
 
 // Stat reports name's size (Content-Length of a HEAD) and, when the server
-// says, its modification time.
+// says, its modification time. A WebDAV server that sends no length on
+// HEAD (Apache mod_dav for an empty file) is asked with PROPFIND.
 func (c *Client) Stat(ctx context.Context, name string) (transport.FileInfo, error) {
 	u, err := c.url(name)
 	if err != nil {
@@ -371,14 +374,84 @@ func (c *Client) Stat(ctx context.Context, name string) (transport.FileInfo, err
 		return transport.FileInfo{}, fmt.Errorf("http: %s: %w", name, transport.ErrNotFound)
 	case code < 200 || code >= 300:
 		return transport.FileInfo{}, statusError("stat", name, resp)
-	case resp.ContentLength < 0:
-		return transport.FileInfo{}, transport.Permanent(fmt.Errorf("http: stat %s: the server sent no Content-Length", name))
 	}
 	fi := transport.FileInfo{Name: name, Size: resp.ContentLength}
+	if fi.Size < 0 {
+		if !c.dav {
+			return transport.FileInfo{}, transport.Permanent(fmt.Errorf("http: stat %s: the server sent no Content-Length", name))
+		}
+		if fi.Size, err = c.propfindSize(ctx, name, u); err != nil {
+			return transport.FileInfo{}, err
+		}
+	}
 	if t, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
 		fi.ModTime = t
 	}
 	return fi, nil
+}
+
+// propfindBody asks PROPFIND for the two properties propfindSize reads.
+const propfindBody = `<?xml version="1.0" encoding="utf-8"?>
+<D:propfind xmlns:D="DAV:"><D:prop><D:getcontentlength/><D:resourcetype/></D:prop></D:propfind>`
+
+// multistatus is the part of a PROPFIND answer (RFC 4918 §14.16) that
+// propfindSize reads. Elements match by local name in any namespace.
+type multistatus struct {
+	Responses []struct {
+		Propstats []struct {
+			Status string `xml:"status"`
+			Prop   struct {
+				Length       *string `xml:"getcontentlength"`
+				ResourceType struct {
+					Collection *struct{} `xml:"collection"`
+				} `xml:"resourcetype"`
+			} `xml:"prop"`
+		} `xml:"propstat"`
+	} `xml:"response"`
+}
+
+// propfindSize reads name's getcontentlength with PROPFIND Depth 0.
+func (c *Client) propfindSize(ctx context.Context, name string, u *url.URL) (int64, error) {
+	resp, err := c.send(ctx, "PROPFIND", u, func(req *http.Request) {
+		req.Header.Set("Depth", "0")
+		req.Header.Set("Content-Type", `application/xml; charset="utf-8"`)
+		req.Body = io.NopCloser(strings.NewReader(propfindBody))
+		req.ContentLength = int64(len(propfindBody))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(propfindBody)), nil }
+	})
+	if err != nil {
+		return 0, c.fail(ctx, "stat", name, err, nil)
+	}
+	defer discard(resp)
+	switch code := resp.StatusCode; {
+	case code == http.StatusNotFound || code == http.StatusGone:
+		return 0, fmt.Errorf("http: %s: %w", name, transport.ErrNotFound)
+	case code != http.StatusMultiStatus:
+		return 0, statusError("stat (PROPFIND)", name, resp)
+	}
+	var ms multistatus
+	if err := xml.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&ms); err != nil {
+		return 0, fmt.Errorf("http: stat %s: reading the PROPFIND answer: %w", name, err)
+	}
+	for _, r := range ms.Responses {
+		for _, ps := range r.Propstats {
+			if !strings.Contains(ps.Status, " 200 ") && !strings.HasSuffix(ps.Status, " 200") {
+				continue
+			}
+			if ps.Prop.ResourceType.Collection != nil {
+				return 0, transport.Permanent(fmt.Errorf("http: stat %s: is a collection, not a file", name))
+			}
+			if ps.Prop.Length == nil {
+				continue
+			}
+			n, err := strconv.ParseInt(strings.TrimSpace(*ps.Prop.Length), 10, 64)
+			if err != nil || n < 0 {
+				return 0, fmt.Errorf("http: stat %s: PROPFIND getcontentlength %q is not a size", name, *ps.Prop.Length)
+			}
+			return n, nil
+		}
+	}
+	return 0, transport.Permanent(fmt.Errorf("http: stat %s: the server sent no Content-Length on HEAD and no getcontentlength on PROPFIND", name))
 }
 
 // Remove deletes name; a missing file is not an error.

@@ -164,46 +164,75 @@ func TestConformanceWebDAV(t *testing.T) {
 // with its dav and dav-ext modules, started by scripts/webdav.sh. The full
 // suite (SYNDICATE_FULL=1) fails without it.
 func TestConformanceNginx(t *testing.T) {
-	base, secretFile, root := os.Getenv("SYNDICATE_TEST_WEBDAV_URL"), os.Getenv("SYNDICATE_TEST_WEBDAV_SECRET_FILE"), os.Getenv("SYNDICATE_TEST_WEBDAV_ROOT")
-	if base == "" || secretFile == "" || root == "" {
-		msg := "SYNDICATE_TEST_WEBDAV_* not set; run scripts/webdav.sh as root and source the env file it writes"
+	realConformance(t, realDAV(t, "WEBDAV", "webdav.sh"))
+}
+
+// TestConformanceApache runs the suite against Apache 2.4 mod_dav, started
+// by scripts/apache-dav.sh: it sends no Content-Length on HEAD of an empty
+// file. The full suite fails without it.
+func TestConformanceApache(t *testing.T) {
+	realConformance(t, realDAV(t, "APACHE_DAV", "apache-dav.sh"))
+}
+
+// davTarget is a real WebDAV server the full suite starts.
+type davTarget struct {
+	base, root string
+	cred       []byte
+	run        string // this run's prefix for the folders it makes
+}
+
+// realDAV reads SYNDICATE_TEST_<kind>_{URL,SECRET_FILE,ROOT}, which script
+// writes; it skips without them, or fails in the full suite.
+func realDAV(t *testing.T, kind, script string) davTarget {
+	t.Helper()
+	env := "SYNDICATE_TEST_" + kind + "_"
+	d := davTarget{base: os.Getenv(env + "URL"), root: os.Getenv(env + "ROOT"), run: time.Now().Format("20060102-150405.000000")}
+	secretFile := os.Getenv(env + "SECRET_FILE")
+	if d.base == "" || secretFile == "" || d.root == "" {
+		msg := env + "* not set; run scripts/" + script + " as root and source the env file it writes"
 		if os.Getenv("SYNDICATE_FULL") == "1" {
 			t.Fatal(msg)
 		}
 		t.Skip(msg)
 	}
-	cred, err := os.ReadFile(secretFile)
+	var err error
+	if d.cred, err = os.ReadFile(secretFile); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		matches, _ := filepath.Glob(filepath.Join(d.root, d.run+"-*"))
+		for _, m := range matches {
+			os.RemoveAll(m)
+		}
+	})
+	return d
+}
+
+// folder makes a fresh destination folder for t, as a partner would have
+// it, with MKCOL through a first client on the root, and dials it.
+func (d davTarget) folder(t *testing.T) transport.Transport {
+	t.Helper()
+	dir := d.run + "-" + strings.ReplaceAll(t.Name(), "/", "-")
+	top := mustDial(t, d.base+"/", transport.Options{Secret: d.cred})
+	if err := top.Put(context.Background(), dir+"/.keep", strings.NewReader(""), 0); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := dial(d.base+"/"+dir, transport.Options{Secret: d.cred})
 	if err != nil {
 		t.Fatal(err)
 	}
-	run := time.Now().Format("20060102-150405.000000")
-	transporttest.Run(t, func(t *testing.T) transport.Transport {
-		// The destination folder must exist, as at a partner: made here
-		// with MKCOL through a first client on the root.
-		dir := run + "-" + strings.ReplaceAll(t.Name(), "/", "-")
-		top := mustDial(t, base+"/", transport.Options{Secret: cred})
-		if err := top.Put(context.Background(), dir+"/.keep", strings.NewReader(""), 0); err != nil {
-			t.Fatal(err)
-		}
-		tr, err := dial(base+"/"+dir, transport.Options{Secret: cred})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, ok := tr.(*httpdest.DAVClient); !ok {
-			t.Fatalf("Dial to nginx's WebDAV returned %T, want *httpdest.DAVClient", tr)
-		}
-		return tr
-	})
+	if _, ok := tr.(*httpdest.DAVClient); !ok {
+		t.Fatalf("Dial to %s returned %T, want *httpdest.DAVClient", d.base, tr)
+	}
+	return tr
+}
+
+func realConformance(t *testing.T, d davTarget) {
+	transporttest.Run(t, d.folder)
 	t.Run("WrongPassword", func(t *testing.T) {
-		_, err := dial(base+"/", transport.Options{Secret: []byte("syndicate:wrong")})
+		_, err := dial(d.base+"/", transport.Options{Secret: []byte("syndicate:wrong")})
 		if !transport.IsPermanent(err) {
 			t.Fatalf("wrong password: %v, want a permanent error", err)
-		}
-	})
-	t.Cleanup(func() {
-		matches, _ := filepath.Glob(filepath.Join(root, run+"-*"))
-		for _, m := range matches {
-			os.RemoveAll(m)
 		}
 	})
 }
@@ -531,4 +560,148 @@ func (c *cancelAfter) Read(p []byte) (int, error) {
 		c.cancel()
 	}
 	return len(p), nil
+}
+
+// apacheLike serves a fresh directory over WebDAV as Apache mod_dav does
+// where it matters here: HEAD of an empty file has no Content-Length.
+// propfind, if not nil, answers PROPFIND instead of the WebDAV handler.
+func apacheLike(t *testing.T, propfind http.HandlerFunc) (*httptest.Server, string) {
+	t.Helper()
+	dir := t.TempDir()
+	dav := &webdav.Handler{FileSystem: webdav.Dir(dir), LockSystem: webdav.NewMemLS()}
+	srv := httptest.NewServer(requireAuth(basic(user, password), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == "PROPFIND" && propfind != nil {
+			propfind(w, r)
+			return
+		}
+		if r.Method == http.MethodHead {
+			w = noZeroLength{w}
+		}
+		dav.ServeHTTP(w, r)
+	})))
+	t.Cleanup(srv.Close)
+	return srv, dir
+}
+
+type noZeroLength struct{ http.ResponseWriter }
+
+func (w noZeroLength) WriteHeader(code int) {
+	if w.Header().Get("Content-Length") == "0" {
+		w.Header().Del("Content-Length")
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// TestStatEmptyFileWithoutLength: when HEAD of an empty file carries no
+// Content-Length, Stat takes the size from PROPFIND; the put, stat and
+// rename a completion marker goes through succeed.
+func TestStatEmptyFileWithoutLength(t *testing.T) {
+	ctx := context.Background()
+	srv, dir := apacheLike(t, nil)
+	tr := mustDial(t, srv.URL+"/", transport.Options{Secret: []byte(secret)})
+	if err := tr.Put(ctx, "pkg/a.done.tag.partial", strings.NewReader(""), 0); err != nil {
+		t.Fatal(err)
+	}
+	// The server really sends no length: the test checks what it tests.
+	req, _ := http.NewRequest(http.MethodHead, srv.URL+"/pkg/a.done.tag.partial", nil)
+	req.Header.Set("Authorization", basic(user, password))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.ContentLength != -1 {
+		t.Fatalf("HEAD: %d, Content-Length %d; want 200 with no length", resp.StatusCode, resp.ContentLength)
+	}
+	fi, err := tr.Stat(ctx, "pkg/a.done.tag.partial")
+	if err != nil || fi.Size != 0 {
+		t.Fatalf("Stat = %+v, %v; want size 0", fi, err)
+	}
+	if err := tr.(transport.Renamer).Rename(ctx, "pkg/a.done.tag.partial", "pkg/a.done"); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := tr.Stat(ctx, "pkg/a.done"); err != nil || fi.Size != 0 {
+		t.Fatalf("Stat after rename = %+v, %v", fi, err)
+	}
+	if st, err := os.Stat(filepath.Join(dir, "pkg", "a.done")); err != nil || st.Size() != 0 {
+		t.Fatalf("on disk: %v, %v", st, err)
+	}
+	if err := tr.Put(ctx, "pkg/b.bin", strings.NewReader("seven b"), 7); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := tr.Stat(ctx, "pkg/b.bin"); err != nil || fi.Size != 7 {
+		t.Fatalf("Stat of a non-empty file = %+v, %v", fi, err)
+	}
+}
+
+// TestStatPropfindFailures: each bad PROPFIND answer is a clear error,
+// never a size.
+func TestStatPropfindFailures(t *testing.T) {
+	ctx := context.Background()
+	multistatus := func(props, status string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Depth") != "0" {
+				http.Error(w, "want Depth 0", http.StatusBadRequest)
+				return
+			}
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(http.StatusMultiStatus)
+			io.WriteString(w, `<?xml version="1.0"?><D:multistatus xmlns:D="DAV:"><D:response><D:href>/x</D:href><D:propstat><D:prop>`+
+				props+`</D:prop><D:status>HTTP/1.1 `+status+`</D:status></D:propstat></D:response></D:multistatus>`)
+		}
+	}
+	for _, c := range []struct {
+		name      string
+		propfind  http.HandlerFunc
+		want      string
+		permanent bool
+		notFound  bool
+	}{
+		{"no length", multistatus(`<D:resourcetype/>`, "200 OK"), "no getcontentlength", true, false},
+		{"length not found", multistatus(`<D:getcontentlength/>`, "404 Not Found"), "no getcontentlength", true, false},
+		{"not a number", multistatus(`<D:getcontentlength>lots</D:getcontentlength>`, "200 OK"), `getcontentlength "lots" is not a size`, false, false},
+		{"negative", multistatus(`<D:getcontentlength>-1</D:getcontentlength>`, "200 OK"), "is not a size", false, false},
+		{"collection", multistatus(`<D:resourcetype><D:collection/></D:resourcetype>`, "200 OK"), "is a collection", true, false},
+		{"garbage", func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusMultiStatus)
+			io.WriteString(w, "<<<")
+		},
+			"reading the PROPFIND answer", false, false},
+		{"not allowed", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "no", http.StatusMethodNotAllowed) },
+			"PROPFIND", true, false},
+		{"unavailable", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "later", http.StatusServiceUnavailable) },
+			"503", false, false},
+		{"gone meanwhile", func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) }, "not found", false, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv, _ := apacheLike(t, c.propfind)
+			tr := mustDial(t, srv.URL+"/", transport.Options{Secret: []byte(secret)})
+			if err := tr.Put(ctx, "e", strings.NewReader(""), 0); err != nil {
+				t.Fatal(err)
+			}
+			fi, err := tr.Stat(ctx, "e")
+			if err == nil || !strings.Contains(err.Error(), c.want) || transport.IsPermanent(err) != c.permanent ||
+				errors.Is(err, transport.ErrNotFound) != c.notFound {
+				t.Fatalf("Stat = %+v, %v (permanent %v); want %q, permanent %v, not found %v",
+					fi, err, transport.IsPermanent(err), c.want, c.permanent, c.notFound)
+			}
+		})
+	}
+}
+
+// TestStatPlainWithoutLength: a server that is not WebDAV has no PROPFIND
+// to ask, so a HEAD without length stays a clear, permanent error.
+func TestStatPlainWithoutLength(t *testing.T) {
+	srv := httptest.NewServer(requireAuth(basic(user, password), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodOptions {
+			http.Error(w, "no", http.StatusMethodNotAllowed)
+			return
+		}
+		w.WriteHeader(http.StatusOK) // HEAD: no body, no length
+	})))
+	t.Cleanup(srv.Close)
+	tr := mustDial(t, srv.URL+"/", transport.Options{Secret: []byte(secret)})
+	if _, err := tr.Stat(context.Background(), "x"); err == nil || !transport.IsPermanent(err) || !strings.Contains(err.Error(), "no Content-Length") {
+		t.Fatalf("Stat: %v", err)
+	}
 }

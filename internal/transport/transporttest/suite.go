@@ -41,7 +41,21 @@ func Run(t *testing.T, open Open) {
 			checkContent(t, tr, "a.txt", data)
 		}},
 		{"EmptyFile", func(t *testing.T, tr transport.Transport) {
-			mustPut(t, tr, "empty.bin", nil)
+			// What the delivery step does with a completion marker: put,
+			// stat (some servers send no Content-Length for 0 bytes),
+			// rename into place.
+			name := "empty.bin"
+			if _, ok := tr.(transport.Renamer); ok {
+				name += ".partial"
+			}
+			mustPut(t, tr, name, nil)
+			checkSize(t, tr, name, 0)
+			if rn, ok := tr.(transport.Renamer); ok {
+				if err := rn.Rename(ctx, name, "empty.bin"); err != nil {
+					t.Fatalf("Rename: %v", err)
+				}
+				checkSize(t, tr, "empty.bin", 0)
+			}
 			checkContent(t, tr, "empty.bin", nil)
 		}},
 		{"NestedDirectories", func(t *testing.T, tr transport.Transport) {
@@ -202,6 +216,14 @@ func mustPut(t *testing.T, tr transport.Transport, name string, data []byte) {
 	t.Helper()
 	if err := tr.Put(context.Background(), name, bytes.NewReader(data), int64(len(data))); err != nil {
 		t.Fatalf("Put %s: %v", name, err)
+	}
+}
+
+func checkSize(t *testing.T, tr transport.Transport, name string, want int64) {
+	t.Helper()
+	fi, err := tr.Stat(context.Background(), name)
+	if err != nil || fi.Size != want {
+		t.Fatalf("Stat %s = %+v, %v; want size %d", name, fi, err, want)
 	}
 }
 
