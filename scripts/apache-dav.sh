@@ -50,6 +50,9 @@ if [[ ! -x /usr/sbin/apache2 || ! -f $MODULES/mod_dav_fs.so ]] || ! command -v h
 	fi
 fi
 
+# SYNDICATE_INSTALL_ONLY=1: install what is missing and stop here (the full
+# suite's stage 1; the server then starts in its network namespace).
+[[ -z ${SYNDICATE_INSTALL_ONLY:-} ]] || exit 0
 mkdir -p "$DIR"
 chmod 700 "$DIR"
 PIDFILE=$DIR/apache2.pid

@@ -59,6 +59,9 @@ if [[ ! -x $PKG/usr/sbin/proftpd || ! -f $PKG/usr/lib/proftpd/mod_tls.so ]]; the
 		dpkg -x "$deb" "$PKG"
 	done
 fi
+# SYNDICATE_INSTALL_ONLY=1: install what is missing and stop here (the full
+# suite's stage 1; the server then starts in its network namespace).
+[[ -z ${SYNDICATE_INSTALL_ONLY:-} ]] || exit 0
 PROFTPD=$PKG/usr/sbin/proftpd
 "$PROFTPD" -v >/dev/null
 

@@ -56,6 +56,9 @@ if [[ ! -x $PKG/usr/sbin/pure-ftpd || ! -x $PKG/usr/bin/pure-pw ]]; then
 		dpkg -x "$deb" "$PKG"
 	done
 fi
+# SYNDICATE_INSTALL_ONLY=1: install what is missing and stop here (the full
+# suite's stage 1; the server then starts in its network namespace).
+[[ -z ${SYNDICATE_INSTALL_ONLY:-} ]] || exit 0
 PUREFTPD=$PKG/usr/sbin/pure-ftpd
 
 if ! id "$USERNAME" >/dev/null 2>&1; then

@@ -6,14 +6,17 @@
 # It runs in two stages, so that no test can send a packet off loopback:
 #
 #  1. On the machine's network: install what is missing (as root, on a bare
-#     Debian: PostgreSQL, OpenSSH sshd, vsftpd, nginx WebDAV, NATS,
+#     Debian: PostgreSQL, OpenSSH sshd, vsftpd, ProFTPD, Pure-FTPd, nginx
+#     WebDAV, Apache mod_dav, NATS,
 #     Chromium, ffmpeg, strace; versitygw is built once into
 #     /var/cache/syndicate/bin), download the Go modules and build every
 #     package and test binary.
 #  2. In a new network namespace that has only lo (`unshare --net`): start
 #     every server there on 127.0.0.1 — a throwaway PostgreSQL cluster on
 #     5432, NATS JetStream on 4222, sshd on 2222, vsftpd (FTP and FTPS) on
-#     2121, versitygw (S3) on 7070, nginx WebDAV on 8088 — and run every
+#     2121, ProFTPD on 2131 (Debian defaults: no resume) and 2132
+#     (AllowStoreRestart on), Pure-FTPd on 2141, versitygw (S3) on 7070,
+#     nginx WebDAV on 8088, Apache mod_dav on 8090 — and run every
 #     package's tests with SYNDICATE_FULL=1 (a missing server fails instead
 #     of skipping) and GOPROXY=off, then the fuzz targets. Anything that
 #     tries to reach another address fails at once with "network is
@@ -27,7 +30,7 @@ cd "$(dirname "$0")/.."
 export PATH=$PATH:/usr/local/go/bin
 
 # The servers the suite starts in stage 2, each with its folder.
-servers=(sshd versitygw vsftpd webdav)
+servers=(sshd versitygw vsftpd proftpd pureftpd webdav apache-dav)
 
 if [[ ${1:-} != --inside ]]; then
 	# ---- stage 1: install and build, on the machine's network ----------
