@@ -8,8 +8,8 @@ import (
 // RecordCommit notes that a delivery's run committed the file name at the
 // partner (recording it again is not an error).
 func (s *Store) RecordCommit(ctx context.Context, deliveryID string, run int, name string) error {
-	_, err := s.DB.ExecContext(ctx, s.q(`INSERT INTO syn_delivery_commits (delivery_id, run, name, committed_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (delivery_id, run, name) DO NOTHING`), deliveryID, run, name, formatTime(s.Now()))
+	_, err := s.exec(ctx, `INSERT INTO syn_delivery_commits (delivery_id, run, name, committed_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (delivery_id, run, name) DO NOTHING`, deliveryID, run, name, formatTime(s.Now()))
 	if err != nil {
 		return fmt.Errorf("store: record commit: %w", err)
 	}
@@ -18,7 +18,7 @@ func (s *Store) RecordCommit(ctx context.Context, deliveryID string, run int, na
 
 // Commits returns the files a delivery's run has committed at the partner.
 func (s *Store) Commits(ctx context.Context, deliveryID string, run int) (map[string]bool, error) {
-	rows, err := s.DB.QueryContext(ctx, s.q(`SELECT name FROM syn_delivery_commits WHERE delivery_id = ? AND run = ?`), deliveryID, run)
+	rows, err := s.readRows(ctx, `SELECT name FROM syn_delivery_commits WHERE delivery_id = ? AND run = ?`, deliveryID, run)
 	if err != nil {
 		return nil, fmt.Errorf("store: commits: %w", err)
 	}
@@ -36,7 +36,7 @@ func (s *Store) Commits(ctx context.Context, deliveryID string, run int) (map[st
 
 // DeleteCommits forgets a finished delivery's commit records.
 func (s *Store) DeleteCommits(ctx context.Context, deliveryID string) error {
-	if _, err := s.DB.ExecContext(ctx, s.q(`DELETE FROM syn_delivery_commits WHERE delivery_id = ?`), deliveryID); err != nil {
+	if _, err := s.exec(ctx, `DELETE FROM syn_delivery_commits WHERE delivery_id = ?`, deliveryID); err != nil {
 		return fmt.Errorf("store: delete commits: %w", err)
 	}
 	return nil

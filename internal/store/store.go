@@ -53,7 +53,10 @@ type Config struct {
 // Store is the application's database. DB serves the application; Pool (on
 // PostgreSQL) is the same connections for the workflow engine.
 type Store struct {
-	DB      *sql.DB
+	DB *sql.DB
+	// ReadDB, if set, serves the store's reads outside transactions
+	// (SQLite: a read-only pool beside the one writer connection).
+	ReadDB  *sql.DB
 	Dialect Dialect
 	Pool    *pgxpool.Pool
 	// Now is the clock; tests may replace it.
@@ -67,6 +70,9 @@ type Store struct {
 	// stmts holds prepared statements of hot queries (SQLite; pgx caches
 	// its own).
 	stmts sync.Map // query → *sql.Stmt
+	// want holds queries to prepare before the next transaction.
+	wantMu sync.Mutex
+	want   map[string]bool
 }
 
 // Open connects, migrates and returns the store.
@@ -154,18 +160,25 @@ func (s *Store) q(query string) string {
 	return b.String()
 }
 
-// InTx runs fn in a transaction, committing if it returns nil. On SQLite
-// the process's write transactions run one at a time.
-func (s *Store) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+// InTx runs fn in a transaction, committing if it returns nil. fn gets a
+// context marked as inside the transaction: the store refuses a pool
+// query or a nested InTx made with it (ErrQueryOutsideTx), so every query
+// of fn goes through tx. On SQLite the process's write transactions run
+// one at a time.
+func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	if err := guard(ctx, "BEGIN"); err != nil {
+		return err
+	}
 	if s.Dialect == SQLite {
 		s.writeMu.Lock()
 		defer s.writeMu.Unlock()
+		s.prepareWanted(ctx)
 	}
 	tx, err := s.DB.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
-	if err := fn(tx); err != nil {
+	if err := fn(context.WithValue(ctx, txMark{}, true), tx); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
@@ -218,8 +231,10 @@ func (s *Store) txQueryRow(ctx context.Context, tx *sql.Tx, query string, args .
 }
 
 // prepared returns the cached prepared statement for query on SQLite, nil
-// on PostgreSQL or if preparing fails (the caller then runs it unprepared,
-// and gets the error from there).
+// on PostgreSQL or if it is not prepared yet. A statement is never
+// prepared inside a transaction: preparing on the pool would wait for a
+// connection the transaction may hold (the writer has one). A missed
+// query runs unprepared and is prepared before the next transaction.
 func (s *Store) prepared(ctx context.Context, query string) *sql.Stmt {
 	if s.Dialect != SQLite {
 		return nil
@@ -227,13 +242,30 @@ func (s *Store) prepared(ctx context.Context, query string) *sql.Stmt {
 	if st, ok := s.stmts.Load(query); ok {
 		return st.(*sql.Stmt)
 	}
-	st, err := s.DB.PrepareContext(ctx, query)
-	if err != nil {
-		return nil
+	s.wantMu.Lock()
+	if s.want == nil {
+		s.want = map[string]bool{}
 	}
-	if old, loaded := s.stmts.LoadOrStore(query, st); loaded {
-		st.Close()
-		return old.(*sql.Stmt)
+	s.want[query] = true
+	s.wantMu.Unlock()
+	return nil
+}
+
+// prepareWanted prepares the statements transactions missed, outside any
+// transaction (the caller holds writeMu).
+func (s *Store) prepareWanted(ctx context.Context) {
+	s.wantMu.Lock()
+	want := s.want
+	s.want = nil
+	s.wantMu.Unlock()
+	for query := range want {
+		if _, ok := s.stmts.Load(query); ok {
+			continue
+		}
+		st, err := s.DB.PrepareContext(ctx, query)
+		if err != nil {
+			continue // it runs unprepared and reports its own error
+		}
+		s.stmts.Store(query, st)
 	}
-	return st
 }
