@@ -50,8 +50,11 @@ type Config struct {
 	DataDir string
 }
 
-// Store is the application's database. DB serves the application; Pool (on
-// PostgreSQL) is the same connections for the workflow engine.
+// Store is the application's database. DB takes every write and every
+// transaction, the workflow engine's included: on SQLite it is one
+// connection (one writer), on PostgreSQL a pool. ReadDB serves reads
+// outside transactions on SQLite. Pool (on PostgreSQL) is DB's
+// connections for the workflow engine.
 type Store struct {
 	DB *sql.DB
 	// ReadDB, if set, serves the store's reads outside transactions
@@ -106,15 +109,28 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}
-		db, err := sql.Open("sqlite", SQLiteDSN(filepath.Join(cfg.DataDir, "syndicate.db")))
+		path := filepath.Join(cfg.DataDir, "syndicate.db")
+		db, err := sql.Open("sqlite", SQLiteDSN(path))
 		if err != nil {
 			return nil, fmt.Errorf("store: sqlite: %w", err)
 		}
-		db.SetMaxOpenConns(8)
-		// Keep them all: a new connection parses the schema again and
-		// loses its prepared statements (database/sql keeps 2 by default).
-		db.SetMaxIdleConns(8)
-		s.DB, s.Dialect = db, SQLite
+		// One writer: SQLite takes one write transaction at a time, and
+		// every write of the process (the application's and the
+		// engine's, which gets this handle) queues for this connection in
+		// database/sql instead of sleeping in SQLite's busy handler. No
+		// BUSY in normal operation, so DBOS's queue polling never backs
+		// off; kept open for good (its prepared statements stay).
+		db.SetMaxOpenConns(1)
+		db.SetMaxIdleConns(1)
+		read, err := sql.Open("sqlite", SQLiteReadDSN(path))
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("store: sqlite: %w", err)
+		}
+		// Readers on their own WAL connections never wait for the writer.
+		read.SetMaxOpenConns(readConns)
+		read.SetMaxIdleConns(readConns)
+		s.DB, s.ReadDB, s.Dialect = db, read, SQLite
 	default:
 		return nil, fmt.Errorf("store: database url must start with postgres://; leave it empty for SQLite")
 	}
@@ -125,17 +141,34 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	return s, nil
 }
 
-// SQLiteDSN is the modernc.org/sqlite DSN for a database file: WAL,
-// immediate write transactions (no lock upgrades that deadlock) and a busy
-// timeout, so the engine and the application share the file safely.
+// readConns is the size of the SQLite read pool.
+const readConns = 4
+
+// SQLiteDSN is the modernc.org/sqlite DSN of the write connection to a
+// database file: WAL, immediate write transactions (the lock is taken at
+// BEGIN, never upgraded) and a busy timeout for another process (such as
+// an operator's sqlite3 shell) holding the lock. synchronous=NORMAL: in WAL
+// mode a commit survives a crash or SIGKILL of the process (which is what
+// exactly-once across SIGKILL needs); only a power loss or OS crash can
+// drop the last commits before a checkpoint. FULL would fsync every
+// commit, the one cost that grows with every small delivery.
 func SQLiteDSN(path string) string {
 	return "file:" + path + "?_txlock=immediate&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)" +
 		"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
 }
 
+// SQLiteReadDSN is the DSN of a read connection: query_only, so a write
+// sent to the read pool by mistake fails instead of taking the lock.
+func SQLiteReadDSN(path string) string {
+	return "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_pragma=query_only(1)"
+}
+
 // Close releases the database.
 func (s *Store) Close() error {
 	err := s.DB.Close()
+	if s.ReadDB != nil {
+		err = errors.Join(err, s.ReadDB.Close())
+	}
 	if s.Pool != nil {
 		s.Pool.Close()
 	}
