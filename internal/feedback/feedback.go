@@ -87,7 +87,7 @@ func (s *Service) record(ctx context.Context, p domain.Partner, deliveryID strin
 		return Result{}, err
 	}
 	res := Result{}
-	err := s.Store.InTx(ctx, func(tx *sql.Tx) error {
+	err := s.Store.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		fb := store.Feedback{ID: uuid.Must(uuid.NewV7()).String(), DeliveryID: deliveryID, PartnerID: p.ID, Kind: r.Status,
 			Reason: r.Reason, PartnerRef: r.Reference, Source: source, Dedup: dedupKey(p.ID, deliveryID, r), ReceivedAt: s.Store.Now()}
 		d, err := s.Store.UpdateDeliveryTx(ctx, tx, deliveryID, func(d *domain.Delivery) error {

@@ -68,7 +68,7 @@ func (s *Service) judge(ctx context.Context, tx *sql.Tx, asset domain.Asset, ver
 	default:
 		v.last = &last
 		if last.Action != domain.ActionTakedown {
-			a, err := s.Store.GetAssetVersion(ctx, asset.ID, last.AssetVersion)
+			a, err := s.Store.GetAssetVersionTx(ctx, tx, asset.ID, last.AssetVersion)
 			if err != nil {
 				return v, fmt.Errorf("intake: snapshot %s v%d of delivery %s: %w", asset.ID, last.AssetVersion, last.ID, err)
 			}
@@ -157,7 +157,7 @@ func (s *Service) DryRun(ctx context.Context, req Request) (Response, error) {
 	}
 	resp := Response{IdempotencyKey: req.IdempotencyKey, AssetID: asset.ID, AssetVersion: version, DryRun: true}
 	now := s.Store.Now()
-	err = s.Store.InTx(ctx, func(tx *sql.Tx) error {
+	err = s.Store.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		for _, p := range partners {
 			v, err := s.judge(ctx, tx, asset, version, p, now)
 			if err != nil {
@@ -203,7 +203,7 @@ func (s *Service) Redecide(ctx context.Context, assetID, partnerID string, versi
 		now = at
 	}
 	var dec Decision
-	err = s.Store.InTx(ctx, func(tx *sql.Tx) error {
+	err = s.Store.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
 		dec, err = s.decideAt(ctx, tx, asset, version, p, nil, now)
 		return err

@@ -243,7 +243,7 @@ func (s *Service) record(ctx context.Context, ps []*pending) error {
 		}
 	}
 	decided := 0
-	err := s.Store.InTx(ctx, func(tx *sql.Tx) error {
+	err := s.Store.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		decided = 0
 		open, err := s.Store.LockNotifications(ctx, tx, keys)
 		if err != nil {
@@ -312,7 +312,7 @@ func (s *Service) retryLater(ctx context.Context, tx *sql.Tx, p *pending, code s
 // error), to be tried again like a catalog error.
 func (s *Service) recordError(ctx context.Context, p *pending, cause error) {
 	s.Log.Warn("intake: deciding a notification", "notification_id", p.n.ID, "error", cause)
-	err := s.Store.InTx(ctx, func(tx *sql.Tx) error {
+	err := s.Store.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		return s.retryLater(ctx, tx, p, CodeDecide, fmt.Errorf("recording the decision: %w", cause))
 	})
 	if err != nil {

@@ -20,7 +20,7 @@ func (s *Store) PutAsset(ctx context.Context, a domain.Asset) (version int, chan
 		return 0, false, fmt.Errorf("store: asset %s: %w", a.ID, err)
 	}
 	hash := a.ContentHash()
-	err = s.InTx(ctx, func(tx *sql.Tx) error {
+	err = s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var oldHash string
 		err := tx.QueryRowContext(ctx, s.q(`SELECT version, hash FROM syn_assets WHERE id = ?`), a.ID).Scan(&version, &oldHash)
 		switch {
@@ -51,7 +51,7 @@ func (s *Store) PutAsset(ctx context.Context, a domain.Asset) (version int, chan
 func (s *Store) GetAsset(ctx context.Context, id string) (domain.Asset, int, error) {
 	var body string
 	var version int
-	err := s.DB.QueryRowContext(ctx, s.q(`SELECT version, body FROM syn_assets WHERE id = ?`), id).Scan(&version, &body)
+	err := s.readRow(ctx, `SELECT version, body FROM syn_assets WHERE id = ?`, id).Scan(&version, &body)
 	a, err := decodeAsset(id, body, err)
 	a.Version = version
 	return a, version, err
@@ -59,8 +59,19 @@ func (s *Store) GetAsset(ctx context.Context, id string) (domain.Asset, int, err
 
 // GetAssetVersion returns one stored version (snapshot) of an asset.
 func (s *Store) GetAssetVersion(ctx context.Context, id string, version int) (domain.Asset, error) {
+	return assetVersion(s.readRow(ctx, assetVersionQuery, id, version), id, version)
+}
+
+// GetAssetVersionTx is GetAssetVersion inside tx.
+func (s *Store) GetAssetVersionTx(ctx context.Context, tx *sql.Tx, id string, version int) (domain.Asset, error) {
+	return assetVersion(s.txQueryRow(ctx, tx, assetVersionQuery, id, version), id, version)
+}
+
+const assetVersionQuery = `SELECT body FROM syn_asset_versions WHERE asset_id = ? AND version = ?`
+
+func assetVersion(r row, id string, version int) (domain.Asset, error) {
 	var body string
-	err := s.DB.QueryRowContext(ctx, s.q(`SELECT body FROM syn_asset_versions WHERE asset_id = ? AND version = ?`), id, version).Scan(&body)
+	err := r.Scan(&body)
 	a, err := decodeAsset(id, body, err)
 	if err == nil {
 		a.Version = version

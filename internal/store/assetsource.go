@@ -31,7 +31,7 @@ func (s *Store) PutAssetVersion(ctx context.Context, a domain.Asset, version int
 		return fmt.Errorf("store: asset %s: %w", a.ID, err)
 	}
 	hash := a.ContentHash()
-	err = s.InTx(ctx, func(tx *sql.Tx) error {
+	err = s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		now := formatTime(s.Now())
 		// DO NOTHING, then read back: a concurrent writer of the same
 		// version (another process looking the same asset up) is not an

@@ -30,8 +30,8 @@ type Callback struct {
 // AddCallback records a new open callback token.
 func (s *Store) AddCallback(ctx context.Context, c Callback) error {
 	now := formatTime(s.Now())
-	_, err := s.DB.ExecContext(ctx, s.q(`INSERT INTO syn_callbacks (token_hash, delivery_id, workflow_id, state, created_at, deadline, last_seen)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`), c.TokenHash, c.DeliveryID, c.WorkflowID, CallbackOpen, now, formatTime(c.Deadline), now)
+	_, err := s.exec(ctx, `INSERT INTO syn_callbacks (token_hash, delivery_id, workflow_id, state, created_at, deadline, last_seen)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, c.TokenHash, c.DeliveryID, c.WorkflowID, CallbackOpen, now, formatTime(c.Deadline), now)
 	if err != nil {
 		return fmt.Errorf("store: add callback: %w", err)
 	}
@@ -67,7 +67,7 @@ func (s *Store) SetCallbackStateTx(ctx context.Context, tx *sql.Tx, hash, state 
 // ExpireCallbacks closes every open callback of a delivery: a late answer
 // is then refused.
 func (s *Store) ExpireCallbacks(ctx context.Context, deliveryID string) error {
-	_, err := s.DB.ExecContext(ctx, s.q(`UPDATE syn_callbacks SET state = ? WHERE delivery_id = ? AND state = ?`),
+	_, err := s.exec(ctx, `UPDATE syn_callbacks SET state = ? WHERE delivery_id = ? AND state = ?`,
 		CallbackExpired, deliveryID, CallbackOpen)
 	if err != nil {
 		return fmt.Errorf("store: expire callbacks: %w", err)

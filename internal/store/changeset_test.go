@@ -24,7 +24,7 @@ func TestChangeSet(t *testing.T) {
 			Status: domain.StatusQueued, CreatedAt: now, UpdatedAt: now}
 		plain := d
 		plain.ID, plain.Scope, plain.Changes = "d2", "", nil
-		if err := s.InTx(ctx, func(tx *sql.Tx) error {
+		if err := s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			if err := s.InsertDelivery(ctx, tx, d); err != nil {
 				return err
 			}

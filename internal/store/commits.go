@@ -8,8 +8,8 @@ import (
 // RecordCommit notes that a delivery's run committed the file name at the
 // partner (recording it again is not an error).
 func (s *Store) RecordCommit(ctx context.Context, deliveryID string, run int, name string) error {
-	_, err := s.DB.ExecContext(ctx, s.q(`INSERT INTO syn_delivery_commits (delivery_id, run, name, committed_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (delivery_id, run, name) DO NOTHING`), deliveryID, run, name, formatTime(s.Now()))
+	_, err := s.exec(ctx, `INSERT INTO syn_delivery_commits (delivery_id, run, name, committed_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (delivery_id, run, name) DO NOTHING`, deliveryID, run, name, formatTime(s.Now()))
 	if err != nil {
 		return fmt.Errorf("store: record commit: %w", err)
 	}
@@ -19,7 +19,7 @@ func (s *Store) RecordCommit(ctx context.Context, deliveryID string, run int, na
 // CommitVerifications returns, for each file a delivery's run committed,
 // how it was verified at the partner ("" when no check was recorded).
 func (s *Store) CommitVerifications(ctx context.Context, deliveryID string, run int) (map[string]string, error) {
-	rows, err := s.DB.QueryContext(ctx, s.q(`SELECT name, verified FROM syn_delivery_commits WHERE delivery_id = ? AND run = ?`), deliveryID, run)
+	rows, err := s.readRows(ctx, `SELECT name, verified FROM syn_delivery_commits WHERE delivery_id = ? AND run = ?`, deliveryID, run)
 	if err != nil {
 		return nil, fmt.Errorf("store: commit verifications: %w", err)
 	}
@@ -38,7 +38,7 @@ func (s *Store) CommitVerifications(ctx context.Context, deliveryID string, run 
 // RecordVerification notes how a committed file was verified at the
 // partner.
 func (s *Store) RecordVerification(ctx context.Context, deliveryID string, run int, name, verified string) error {
-	_, err := s.DB.ExecContext(ctx, s.q(`UPDATE syn_delivery_commits SET verified = ? WHERE delivery_id = ? AND run = ? AND name = ?`),
+	_, err := s.exec(ctx, `UPDATE syn_delivery_commits SET verified = ? WHERE delivery_id = ? AND run = ? AND name = ?`,
 		verified, deliveryID, run, name)
 	if err != nil {
 		return fmt.Errorf("store: record verification: %w", err)
@@ -49,7 +49,7 @@ func (s *Store) RecordVerification(ctx context.Context, deliveryID string, run i
 // ForgetCommit drops a file's commit record: the partner was found not
 // to hold what was sent, so a later attempt must send it again.
 func (s *Store) ForgetCommit(ctx context.Context, deliveryID string, run int, name string) error {
-	_, err := s.DB.ExecContext(ctx, s.q(`DELETE FROM syn_delivery_commits WHERE delivery_id = ? AND run = ? AND name = ?`), deliveryID, run, name)
+	_, err := s.exec(ctx, `DELETE FROM syn_delivery_commits WHERE delivery_id = ? AND run = ? AND name = ?`, deliveryID, run, name)
 	if err != nil {
 		return fmt.Errorf("store: forget commit: %w", err)
 	}
@@ -58,7 +58,7 @@ func (s *Store) ForgetCommit(ctx context.Context, deliveryID string, run int, na
 
 // DeleteCommits forgets a finished delivery's commit records.
 func (s *Store) DeleteCommits(ctx context.Context, deliveryID string) error {
-	if _, err := s.DB.ExecContext(ctx, s.q(`DELETE FROM syn_delivery_commits WHERE delivery_id = ?`), deliveryID); err != nil {
+	if _, err := s.exec(ctx, `DELETE FROM syn_delivery_commits WHERE delivery_id = ?`, deliveryID); err != nil {
 		return fmt.Errorf("store: delete commits: %w", err)
 	}
 	return nil

@@ -29,7 +29,7 @@ type DeadLetter struct {
 // DeadLetter records that the sink gave up on the event at pubSeq and
 // moves the sink's cursor past it, in one transaction.
 func (s *Store) DeadLetter(ctx context.Context, sinkID string, pubSeq int64, msg string) error {
-	return s.InTx(ctx, func(tx *sql.Tx) error {
+	return s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO syn_dead_letters (sink_id, event_pub_seq, error, created_at) VALUES (?, ?, ?, ?)`),
 			sinkID, pubSeq, msg, formatTime(s.Now()))
 		if err != nil {
@@ -66,7 +66,7 @@ func (s *Store) ReplayDeadLetters(ctx context.Context, sinkID string) (int, erro
 	if _, err := s.GetSink(ctx, sinkID); err != nil {
 		return 0, err
 	}
-	res, err := s.DB.ExecContext(ctx, s.q(`UPDATE syn_dead_letters SET replayed_at = ? WHERE sink_id = ? AND replayed_at IS NULL`),
+	res, err := s.exec(ctx, `UPDATE syn_dead_letters SET replayed_at = ? WHERE sink_id = ? AND replayed_at IS NULL`,
 		formatTime(s.Now()), sinkID)
 	if err != nil {
 		return 0, fmt.Errorf("store: replay dead letters: %w", err)
@@ -78,7 +78,7 @@ func (s *Store) ReplayDeadLetters(ctx context.Context, sinkID string) (int, erro
 // ReplayDone deletes a dead letter whose event the sink has now taken,
 // and clears the sink's failure state.
 func (s *Store) ReplayDone(ctx context.Context, dl DeadLetter) error {
-	return s.InTx(ctx, func(tx *sql.Tx) error {
+	return s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM syn_dead_letters WHERE id = ?`), dl.ID); err != nil {
 			return fmt.Errorf("store: replay done: %w", err)
 		}
@@ -90,7 +90,7 @@ func (s *Store) ReplayDone(ctx context.Context, dl DeadLetter) error {
 // ReplayFailed puts a replayed event back among the dead letters with the
 // new error, and clears the sink's failure count for the next event.
 func (s *Store) ReplayFailed(ctx context.Context, dl DeadLetter, msg string) error {
-	return s.InTx(ctx, func(tx *sql.Tx) error {
+	return s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, s.q(`UPDATE syn_dead_letters SET replayed_at = NULL, error = ? WHERE id = ?`), msg, dl.ID); err != nil {
 			return fmt.Errorf("store: replay failed: %w", err)
 		}
@@ -100,7 +100,7 @@ func (s *Store) ReplayFailed(ctx context.Context, dl DeadLetter, msg string) err
 }
 
 func (s *Store) deadLetters(ctx context.Context, query string, args ...any) ([]DeadLetter, error) {
-	rows, err := s.DB.QueryContext(ctx, s.q(query), args...)
+	rows, err := s.readRows(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: dead letters: %w", err)
 	}

@@ -38,7 +38,7 @@ func (s *Store) InsertDelivery(ctx context.Context, tx *sql.Tx, d domain.Deliver
 
 // GetDelivery returns one delivery.
 func (s *Store) GetDelivery(ctx context.Context, id string) (domain.Delivery, error) {
-	row := s.DB.QueryRowContext(ctx, s.q(`SELECT `+deliveryColumns+` FROM syn_deliveries WHERE id = ?`), id)
+	row := s.readRow(ctx, `SELECT `+deliveryColumns+` FROM syn_deliveries WHERE id = ?`, id)
 	d, err := scanDelivery(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return d, fmt.Errorf("delivery %q: %w", id, ErrNotFound)
@@ -72,7 +72,7 @@ func (s *Store) ListDeliveries(ctx context.Context, f DeliveryFilter) ([]domain.
 		f.Limit = 100
 	}
 	query += fmt.Sprintf(` ORDER BY created_at DESC, id DESC LIMIT %d`, f.Limit)
-	rows, err := s.DB.QueryContext(ctx, s.q(query), args...)
+	rows, err := s.readRows(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: list deliveries: %w", err)
 	}
@@ -107,7 +107,7 @@ func (s *Store) LatestDelivery(ctx context.Context, tx *sql.Tx, assetID, partner
 // state machine is enforced; if fn errs nothing is written.
 func (s *Store) UpdateDelivery(ctx context.Context, id string, fn func(d *domain.Delivery) error) (domain.Delivery, error) {
 	var d domain.Delivery
-	err := s.InTx(ctx, func(tx *sql.Tx) error {
+	err := s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
 		d, err = s.UpdateDeliveryTx(ctx, tx, id, fn)
 		return err

@@ -62,7 +62,7 @@ func (s *Store) insertEventData(ctx context.Context, tx *sql.Tx, typ, subject, p
 // publication order has no gaps and never changes once read.
 func (s *Store) StampEvents(ctx context.Context, limit int) (int, error) {
 	var n int
-	err := s.InTx(ctx, func(tx *sql.Tx) error {
+	err := s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if s.Dialect == Postgres {
 			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, LockStamp); err != nil {
 				return err
@@ -109,8 +109,8 @@ func (s *Store) EventsAfter(ctx context.Context, cursor int64, limit int) ([]Eve
 
 // queryEvents selects events (PubSeq 0 when not yet stamped).
 func (s *Store) queryEvents(ctx context.Context, where string, args ...any) ([]Event, error) {
-	rows, err := s.DB.QueryContext(ctx, s.q(`SELECT seq, COALESCE(pub_seq, 0), id, type, subject, partner_id, time, data, traceparent
-		FROM syn_events `+where), args...)
+	rows, err := s.readRows(ctx, `SELECT seq, COALESCE(pub_seq, 0), id, type, subject, partner_id, time, data, traceparent
+		FROM syn_events `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: events: %w", err)
 	}

@@ -16,7 +16,7 @@ func TestOutbox(t *testing.T) {
 		now := time.Now().UTC()
 		d := domain.Delivery{ID: "d1", AssetID: "a", AssetVersion: 1, PartnerID: "p", Action: domain.ActionCreate,
 			Status: domain.StatusQueued, CreatedAt: now, UpdatedAt: now}
-		if err := s.InTx(ctx, func(tx *sql.Tx) error { return s.InsertDelivery(ctx, tx, d) }); err != nil {
+		if err := s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error { return s.InsertDelivery(ctx, tx, d) }); err != nil {
 			t.Fatal(err)
 		}
 		move := func(fn func(d *domain.Delivery) error) {

@@ -21,9 +21,9 @@ type Executor struct {
 // after a takeover is alive again and owns nothing it had.
 func (s *Store) Heartbeat(ctx context.Context, id, role string, started time.Time) error {
 	now := formatTime(s.Now())
-	_, err := s.DB.ExecContext(ctx, s.q(`INSERT INTO syn_executors (id, role, started_at, last_seen) VALUES (?, ?, ?, ?)
+	_, err := s.exec(ctx, `INSERT INTO syn_executors (id, role, started_at, last_seen) VALUES (?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET role = excluded.role, started_at = excluded.started_at, last_seen = excluded.last_seen,
-		taken_over_at = NULL, taken_over_by = ''`), id, role, formatTime(started), now)
+		taken_over_at = NULL, taken_over_by = ''`, id, role, formatTime(started), now)
 	if err != nil {
 		return fmt.Errorf("store: heartbeat: %w", err)
 	}
@@ -32,7 +32,7 @@ func (s *Store) Heartbeat(ctx context.Context, id, role string, started time.Tim
 
 // Executors lists every process seen, newest heartbeat first.
 func (s *Store) Executors(ctx context.Context) ([]Executor, error) {
-	rows, err := s.DB.QueryContext(ctx, `SELECT id, role, started_at, last_seen, taken_over_at, taken_over_by FROM syn_executors ORDER BY last_seen DESC`)
+	rows, err := s.readRows(ctx, `SELECT id, role, started_at, last_seen, taken_over_at, taken_over_by FROM syn_executors ORDER BY last_seen DESC`)
 	if err != nil {
 		return nil, fmt.Errorf("store: executors: %w", err)
 	}
@@ -57,7 +57,7 @@ func (s *Store) Executors(ctx context.Context) ([]Executor, error) {
 // take over the same dead one. recover gets the dead executors' ids.
 func (s *Store) TakeOverDead(ctx context.Context, self string, deadBefore time.Time, recover func(ids []string) error) ([]string, error) {
 	var dead []string
-	err := s.InTx(ctx, func(tx *sql.Tx) error {
+	err := s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if s.Dialect == Postgres {
 			var got bool
 			if err := tx.QueryRowContext(ctx, `SELECT pg_try_advisory_xact_lock($1)`, LockTakeover).Scan(&got); err != nil || !got {

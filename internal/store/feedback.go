@@ -22,7 +22,7 @@ type PartnerKey struct {
 
 // AddPartnerKey stores a new key.
 func (s *Store) AddPartnerKey(ctx context.Context, k PartnerKey) error {
-	_, err := s.DB.ExecContext(ctx, s.q(`INSERT INTO syn_partner_keys (id, partner_id, hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`),
+	_, err := s.exec(ctx, `INSERT INTO syn_partner_keys (id, partner_id, hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
 		k.ID, k.PartnerID, k.Hash, formatTime(k.CreatedAt), nullTime(k.ExpiresAt))
 	if err != nil {
 		return fmt.Errorf("store: add partner key: %w", err)
@@ -34,7 +34,7 @@ const keyColumns = `id, partner_id, hash, created_at, expires_at, revoked_at`
 
 // PartnerKeyByHash finds a key by the hash of its value.
 func (s *Store) PartnerKeyByHash(ctx context.Context, hash string) (PartnerKey, error) {
-	k, err := scanKey(s.DB.QueryRowContext(ctx, s.q(`SELECT `+keyColumns+` FROM syn_partner_keys WHERE hash = ?`), hash))
+	k, err := scanKey(s.readRow(ctx, `SELECT `+keyColumns+` FROM syn_partner_keys WHERE hash = ?`, hash))
 	if errors.Is(err, sql.ErrNoRows) {
 		return k, ErrNotFound
 	}
@@ -43,7 +43,7 @@ func (s *Store) PartnerKeyByHash(ctx context.Context, hash string) (PartnerKey, 
 
 // ListPartnerKeys lists a partner's keys, newest first.
 func (s *Store) ListPartnerKeys(ctx context.Context, partnerID string) ([]PartnerKey, error) {
-	rows, err := s.DB.QueryContext(ctx, s.q(`SELECT `+keyColumns+` FROM syn_partner_keys WHERE partner_id = ? ORDER BY created_at DESC, id`), partnerID)
+	rows, err := s.readRows(ctx, `SELECT `+keyColumns+` FROM syn_partner_keys WHERE partner_id = ? ORDER BY created_at DESC, id`, partnerID)
 	if err != nil {
 		return nil, fmt.Errorf("store: list partner keys: %w", err)
 	}
@@ -61,7 +61,7 @@ func (s *Store) ListPartnerKeys(ctx context.Context, partnerID string) ([]Partne
 
 // RevokePartnerKey revokes one of a partner's keys.
 func (s *Store) RevokePartnerKey(ctx context.Context, partnerID, id string) error {
-	res, err := s.DB.ExecContext(ctx, s.q(`UPDATE syn_partner_keys SET revoked_at = ? WHERE id = ? AND partner_id = ? AND revoked_at IS NULL`),
+	res, err := s.exec(ctx, `UPDATE syn_partner_keys SET revoked_at = ? WHERE id = ? AND partner_id = ? AND revoked_at IS NULL`,
 		formatTime(s.Now()), id, partnerID)
 	if err != nil {
 		return fmt.Errorf("store: revoke partner key: %w", err)
@@ -120,8 +120,8 @@ func (s *Store) InsertFeedbackTx(ctx context.Context, tx *sql.Tx, f Feedback) er
 
 // ListFeedback returns a delivery's feedback, oldest first.
 func (s *Store) ListFeedback(ctx context.Context, deliveryID string) ([]Feedback, error) {
-	rows, err := s.DB.QueryContext(ctx, s.q(`SELECT id, delivery_id, partner_id, kind, reason, partner_ref, source, dedup, received_at
-		FROM syn_feedback WHERE delivery_id = ? ORDER BY received_at, id`), deliveryID)
+	rows, err := s.readRows(ctx, `SELECT id, delivery_id, partner_id, kind, reason, partner_ref, source, dedup, received_at
+		FROM syn_feedback WHERE delivery_id = ? ORDER BY received_at, id`, deliveryID)
 	if err != nil {
 		return nil, fmt.Errorf("store: list feedback: %w", err)
 	}
@@ -144,7 +144,7 @@ func (s *Store) ListFeedback(ctx context.Context, deliveryID string) ([]Feedback
 // keepFor are forgotten: the timestamp window refuses them anyway.
 func (s *Store) UseSignature(ctx context.Context, signature string, keepFor time.Duration) error {
 	now := s.Now()
-	return s.InTx(ctx, func(tx *sql.Tx) error {
+	return s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM syn_signatures WHERE seen_at < ?`), formatTime(now.Add(-keepFor))); err != nil {
 			return err
 		}
@@ -184,7 +184,7 @@ func (s *Store) OpenForFeedback(ctx context.Context, partnerID string, limit int
 }
 
 func (s *Store) queryDeliveries(ctx context.Context, where string, args ...any) ([]domain.Delivery, error) {
-	rows, err := s.DB.QueryContext(ctx, s.q(`SELECT `+deliveryColumns+` FROM syn_deliveries `+where), args...)
+	rows, err := s.readRows(ctx, `SELECT `+deliveryColumns+` FROM syn_deliveries `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: deliveries: %w", err)
 	}

@@ -20,7 +20,7 @@ func TestFileState(t *testing.T) {
 		now := time.Now().UTC()
 		d := domain.Delivery{ID: "d1", AssetID: "ep-1", AssetVersion: 1, PartnerID: "acme", Action: domain.ActionCreate,
 			Status: domain.StatusQueued, CreatedAt: now, UpdatedAt: now}
-		if err := s.InTx(ctx, func(tx *sql.Tx) error { return s.InsertDelivery(ctx, tx, d) }); err != nil {
+		if err := s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error { return s.InsertDelivery(ctx, tx, d) }); err != nil {
 			t.Fatal(err)
 		}
 		files := []domain.VerifiedFile{{Name: "main.mxf", Size: 10, SHA256: "ab", Verified: "seam read back"},

@@ -72,7 +72,7 @@ func (s *Store) GetNotificationByID(ctx context.Context, id string) (Notificatio
 }
 
 func (s *Store) getNotification(ctx context.Context, col, v string) (Notification, error) {
-	n, err := scanNotification(s.DB.QueryRowContext(ctx, s.q(`SELECT `+notificationColumns+` FROM syn_notifications WHERE `+col+` = ?`), v))
+	n, err := scanNotification(s.readRow(ctx, `SELECT `+notificationColumns+` FROM syn_notifications WHERE `+col+` = ?`, v))
 	if errors.Is(err, sql.ErrNoRows) {
 		return n, fmt.Errorf("notification %q: %w", v, ErrNotFound)
 	}
@@ -103,7 +103,7 @@ func (s *Store) AcceptNotifications(ctx context.Context, ns []NewNotification) (
 		return out, nil
 	}
 	now := formatTime(s.Now())
-	err := s.InTx(ctx, func(tx *sql.Tx) error {
+	err := s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		clear(out)
 		stored := int64(0)
 		args := make([]any, 0, 7*min(len(ns), insertChunk))
@@ -188,7 +188,7 @@ func (s *Store) acceptSQL(n int) string {
 // and not decided yet: the backlog.
 func (s *Store) CountPendingNotifications(ctx context.Context) (int, error) {
 	var n int
-	if err := s.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM syn_notifications WHERE status = 'accepted'`).Scan(&n); err != nil {
+	if err := s.readRow(ctx, `SELECT COUNT(*) FROM syn_notifications WHERE status = 'accepted'`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("store: count pending notifications: %w", err)
 	}
 	return n, nil
@@ -211,9 +211,9 @@ func (s *Store) ClaimNotifications(ctx context.Context, owner string, leaseUntil
 		lock = ` FOR UPDATE SKIP LOCKED`
 	}
 	args = append(args, limit)
-	rows, err := s.DB.QueryContext(ctx, s.q(`UPDATE syn_notifications SET lease_owner = ?, lease_until = ?
+	rows, err := s.writeRows(ctx, `UPDATE syn_notifications SET lease_owner = ?, lease_until = ?
 		WHERE idempotency_key IN (SELECT idempotency_key FROM syn_notifications WHERE `+where+` ORDER BY next_attempt_at LIMIT ?`+lock+`)
-		RETURNING `+notificationColumns), args...)
+		RETURNING `+notificationColumns, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: claim notifications: %w", err)
 	}
@@ -239,7 +239,7 @@ func (s *Store) ClaimNotifications(ctx context.Context, owner string, leaseUntil
 // ReleaseNotifications ends owner's leases (at start, for the leases an
 // earlier run of the same process left; at stop, for its own).
 func (s *Store) ReleaseNotifications(ctx context.Context, owner string) error {
-	_, err := s.DB.ExecContext(ctx, s.q(`UPDATE syn_notifications SET lease_until = '' WHERE lease_owner = ? AND status = 'accepted' AND lease_until <> ''`), owner)
+	_, err := s.exec(ctx, `UPDATE syn_notifications SET lease_until = '' WHERE lease_owner = ? AND status = 'accepted' AND lease_until <> ''`, owner)
 	if err != nil {
 		return fmt.Errorf("store: release notifications: %w", err)
 	}
@@ -249,7 +249,7 @@ func (s *Store) ReleaseNotifications(ctx context.Context, owner string) error {
 // ReleaseAllNotifications ends every lease (SQLite, at start: one process
 // owns the database, so a lease left is from a run that ended).
 func (s *Store) ReleaseAllNotifications(ctx context.Context) error {
-	_, err := s.DB.ExecContext(ctx, `UPDATE syn_notifications SET lease_until = '' WHERE status = 'accepted' AND lease_until <> ''`)
+	_, err := s.exec(ctx, `UPDATE syn_notifications SET lease_until = '' WHERE status = 'accepted' AND lease_until <> ''`)
 	if err != nil {
 		return fmt.Errorf("store: release notifications: %w", err)
 	}
@@ -317,7 +317,7 @@ func (s *Store) RetryNotification(ctx context.Context, tx *sql.Tx, key string, a
 // NotificationKeys returns the idempotency keys that start with prefix
 // (the benchmark's check that every acknowledged notification is stored).
 func (s *Store) NotificationKeys(ctx context.Context, prefix string) (map[string]bool, error) {
-	rows, err := s.DB.QueryContext(ctx, s.q(`SELECT idempotency_key FROM syn_notifications WHERE substr(idempotency_key, 1, ?) = ?`),
+	rows, err := s.readRows(ctx, `SELECT idempotency_key FROM syn_notifications WHERE substr(idempotency_key, 1, ?) = ?`,
 		len(prefix), prefix)
 	if err != nil {
 		return nil, fmt.Errorf("store: notification keys: %w", err)

@@ -52,7 +52,7 @@ func (s *Store) ApplyPartner(ctx context.Context, p domain.Partner, meta Version
 		return ApplyResult{}, fmt.Errorf("store: partner %s: %w", p.ID, err)
 	}
 	var res ApplyResult
-	err = s.InTx(ctx, func(tx *sql.Tx) error {
+	err = s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var latest int
 		var latestBody string
 		err := tx.QueryRowContext(ctx, s.q(`SELECT version, body FROM syn_partner_versions WHERE partner_id = ? ORDER BY version DESC LIMIT 1`), p.ID).
@@ -103,7 +103,7 @@ func (s *Store) ApplyPartner(ctx context.Context, p domain.Partner, meta Version
 // GetPartner returns a partner's active profile with defaults applied.
 func (s *Store) GetPartner(ctx context.Context, id string) (domain.Partner, error) {
 	var body string
-	err := s.DB.QueryRowContext(ctx, s.q(`SELECT body FROM syn_partners WHERE id = ?`), id).Scan(&body)
+	err := s.readRow(ctx, `SELECT body FROM syn_partners WHERE id = ?`, id).Scan(&body)
 	if errors.Is(err, sql.ErrNoRows) {
 		return domain.Partner{}, fmt.Errorf("partner %q: %w", id, ErrNotFound)
 	}
@@ -138,8 +138,8 @@ func (s *Store) partnerVersion(ctx context.Context, db querier, id string, versi
 
 // ListPartnerVersions returns a partner's versions, newest first.
 func (s *Store) ListPartnerVersions(ctx context.Context, id string) ([]PartnerVersion, error) {
-	rows, err := s.DB.QueryContext(ctx, s.q(`SELECT version, author, message, created_at, body
-		FROM syn_partner_versions WHERE partner_id = ? ORDER BY version DESC`), id)
+	rows, err := s.readRows(ctx, `SELECT version, author, message, created_at, body
+		FROM syn_partner_versions WHERE partner_id = ? ORDER BY version DESC`, id)
 	if err != nil {
 		return nil, fmt.Errorf("store: partner versions: %w", err)
 	}
@@ -175,7 +175,7 @@ func scanVersion(row scanner) (PartnerVersion, error) {
 
 // ListPartners returns every partner's active profile, ordered by id.
 func (s *Store) ListPartners(ctx context.Context) ([]domain.Partner, error) {
-	rows, err := s.DB.QueryContext(ctx, `SELECT body FROM syn_partners ORDER BY id`)
+	rows, err := s.readRows(ctx, `SELECT body FROM syn_partners ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("store: list partners: %w", err)
 	}

@@ -14,7 +14,7 @@ import (
 // Rollout returns a partner's active version and rollout state.
 func (s *Store) Rollout(ctx context.Context, id string) (domain.Rollout, error) {
 	var r domain.Rollout
-	err := s.InTx(ctx, func(tx *sql.Tx) error {
+	err := s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
 		r, err = s.rolloutTx(ctx, tx, id)
 		return err
@@ -70,7 +70,7 @@ func (s *Store) AbortRollout(ctx context.Context, id, reason string) (domain.Rol
 
 func (s *Store) endRollout(ctx context.Context, id, action, reason string) (domain.Rollout, error) {
 	var r domain.Rollout
-	err := s.InTx(ctx, func(tx *sql.Tx) error {
+	err := s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
 		if r, err = s.rolloutTx(ctx, tx, id); err != nil {
 			return err
@@ -161,7 +161,7 @@ func (s *Store) checkRolloutTx(ctx context.Context, tx *sql.Tx, d domain.Deliver
 // are serialized by the database, so the pace holds across processes.
 func (s *Store) ReserveStart(ctx context.Context, partnerID string, interval time.Duration) (time.Time, error) {
 	var slot time.Time
-	err := s.InTx(ctx, func(tx *sql.Tx) error {
+	err := s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		slot = s.Now()
 		var next string
 		err := tx.QueryRowContext(ctx, s.q(`SELECT next_at FROM syn_partner_pace WHERE partner_id = ?`), partnerID).Scan(&next)

@@ -55,7 +55,7 @@ func (s *Store) AddSink(ctx context.Context, k Sink) (Sink, error) {
 	k.Types, k.Partners = nonNil(k.Types), nonNil(k.Partners)
 	types, _ := json.Marshal(k.Types)
 	partners, _ := json.Marshal(k.Partners)
-	err := s.InTx(ctx, func(tx *sql.Tx) error {
+	err := s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(pub_seq), 0) FROM syn_events`).Scan(&k.Cursor); err != nil {
 			return err
 		}
@@ -71,7 +71,7 @@ func (s *Store) AddSink(ctx context.Context, k Sink) (Sink, error) {
 
 // GetSink returns one sink.
 func (s *Store) GetSink(ctx context.Context, id string) (Sink, error) {
-	k, err := scanSink(s.DB.QueryRowContext(ctx, s.q(`SELECT `+sinkColumns+` FROM syn_sinks WHERE id = ?`), id))
+	k, err := scanSink(s.readRow(ctx, `SELECT `+sinkColumns+` FROM syn_sinks WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return k, fmt.Errorf("sink %q: %w", id, ErrNotFound)
 	}
@@ -80,7 +80,7 @@ func (s *Store) GetSink(ctx context.Context, id string) (Sink, error) {
 
 // ListSinks returns every sink, oldest first.
 func (s *Store) ListSinks(ctx context.Context) ([]Sink, error) {
-	rows, err := s.DB.QueryContext(ctx, `SELECT `+sinkColumns+` FROM syn_sinks ORDER BY created_at, id`)
+	rows, err := s.readRows(ctx, `SELECT `+sinkColumns+` FROM syn_sinks ORDER BY created_at, id`)
 	if err != nil {
 		return nil, fmt.Errorf("store: list sinks: %w", err)
 	}
@@ -98,7 +98,7 @@ func (s *Store) ListSinks(ctx context.Context) ([]Sink, error) {
 
 // DeleteSink removes a sink and its dead letters.
 func (s *Store) DeleteSink(ctx context.Context, id string) error {
-	return s.InTx(ctx, func(tx *sql.Tx) error {
+	return s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, s.q(`DELETE FROM syn_sinks WHERE id = ?`), id)
 		if err != nil {
 			return fmt.Errorf("store: delete sink: %w", err)
@@ -114,7 +114,7 @@ func (s *Store) DeleteSink(ctx context.Context, id string) error {
 // AdvanceSink moves a sink's cursor forward to cursor (never back) and
 // clears its failure state: the events up to cursor were taken or skipped.
 func (s *Store) AdvanceSink(ctx context.Context, id string, cursor int64) error {
-	return s.InTx(ctx, func(tx *sql.Tx) error { return s.advanceSink(ctx, tx, id, cursor) })
+	return s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error { return s.advanceSink(ctx, tx, id, cursor) })
 }
 
 func (s *Store) advanceSink(ctx context.Context, tx *sql.Tx, id string, cursor int64) error {
@@ -132,7 +132,7 @@ func (s *Store) advanceSink(ctx context.Context, tx *sql.Tx, id string, cursor i
 // RecordSinkFailure notes a failed send: the consecutive failures so far,
 // when to try again, and the error (which must hold no secret).
 func (s *Store) RecordSinkFailure(ctx context.Context, id string, attempts int, next time.Time, msg string) error {
-	res, err := s.DB.ExecContext(ctx, s.q(`UPDATE syn_sinks SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ?`),
+	res, err := s.exec(ctx, `UPDATE syn_sinks SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ?`,
 		attempts, formatTime(next), msg, id)
 	if err != nil {
 		return fmt.Errorf("store: sink %s failure: %w", id, err)
@@ -164,7 +164,7 @@ func (s *Store) MatchingEvents(ctx context.Context, f EventFilter) ([]Event, int
 	// The head is read first: every event up to it is already stamped, and
 	// stamping only appends, so nothing at or below it can appear later.
 	var head int64
-	if err := s.DB.QueryRowContext(ctx, `SELECT COALESCE(MAX(pub_seq), 0) FROM syn_events`).Scan(&head); err != nil {
+	if err := s.readRow(ctx, `SELECT COALESCE(MAX(pub_seq), 0) FROM syn_events`).Scan(&head); err != nil {
 		return nil, 0, fmt.Errorf("store: events head: %w", err)
 	}
 	where := []string{"pub_seq > ?", "pub_seq <= ?"}
@@ -178,8 +178,8 @@ func (s *Store) MatchingEvents(ctx context.Context, f EventFilter) ([]Event, int
 			args = append(args, v)
 		}
 	}
-	rows, err := s.DB.QueryContext(ctx, s.q(`SELECT seq, pub_seq, id, type, subject, partner_id, time, data, traceparent
-		FROM syn_events WHERE `+strings.Join(where, " AND ")+fmt.Sprintf(` ORDER BY pub_seq LIMIT %d`, f.Limit)), args...)
+	rows, err := s.readRows(ctx, `SELECT seq, pub_seq, id, type, subject, partner_id, time, data, traceparent
+		FROM syn_events WHERE `+strings.Join(where, " AND ")+fmt.Sprintf(` ORDER BY pub_seq LIMIT %d`, f.Limit), args...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: events: %w", err)
 	}
@@ -206,7 +206,7 @@ func (s *Store) MatchingEvents(ctx context.Context, f EventFilter) ([]Event, int
 // a write lock.
 func (s *Store) HasUnstampedEvents(ctx context.Context) (bool, error) {
 	var n int
-	err := s.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM syn_events WHERE pub_seq IS NULL LIMIT 1) AS u`).Scan(&n)
+	err := s.readRow(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM syn_events WHERE pub_seq IS NULL LIMIT 1) AS u`).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("store: unstamped events: %w", err)
 	}

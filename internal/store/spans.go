@@ -43,7 +43,7 @@ func (s *Store) UpsertSpans(ctx context.Context, spans []Span) error {
 	if len(spans) == 0 {
 		return nil
 	}
-	return s.InTx(ctx, func(tx *sql.Tx) error {
+	return s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		stmt, err := tx.PrepareContext(ctx, s.q(`INSERT INTO syn_spans (`+spanColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (trace_id, span_id) DO UPDATE SET parent_id = excluded.parent_id, name = excluded.name, kind = excluded.kind,
 			start_ns = excluded.start_ns, end_ns = excluded.end_ns, status = excluded.status, status_message = excluded.status_message,
@@ -69,8 +69,8 @@ func (s *Store) UpsertSpans(ctx context.Context, spans []Span) error {
 
 // TraceSpans returns up to limit spans of a trace, by start time.
 func (s *Store) TraceSpans(ctx context.Context, traceID string, limit int) ([]Span, error) {
-	rows, err := s.DB.QueryContext(ctx, s.q(`SELECT `+spanColumns+` FROM syn_spans WHERE trace_id = ?
-		ORDER BY start_ns, span_id LIMIT ?`), traceID, limit)
+	rows, err := s.readRows(ctx, `SELECT `+spanColumns+` FROM syn_spans WHERE trace_id = ?
+		ORDER BY start_ns, span_id LIMIT ?`, traceID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: trace %s: %w", traceID, err)
 	}
@@ -98,7 +98,7 @@ func (s *Store) TraceSpans(ctx context.Context, traceID string, limit int) ([]Sp
 // DeleteSpansBefore deletes the spans that started before t (retention)
 // and returns how many.
 func (s *Store) DeleteSpansBefore(ctx context.Context, t time.Time) (int64, error) {
-	res, err := s.DB.ExecContext(ctx, s.q(`DELETE FROM syn_spans WHERE start_ns < ?`), t.UnixNano())
+	res, err := s.exec(ctx, `DELETE FROM syn_spans WHERE start_ns < ?`, t.UnixNano())
 	if err != nil {
 		return 0, fmt.Errorf("store: delete spans: %w", err)
 	}
@@ -116,7 +116,7 @@ type PartnerStatus struct {
 
 // DeliveryStats counts deliveries by partner and status (the metrics).
 func (s *Store) DeliveryStats(ctx context.Context) ([]PartnerStatus, error) {
-	rows, err := s.DB.QueryContext(ctx, `SELECT partner_id, status, COUNT(*),
+	rows, err := s.readRows(ctx, `SELECT partner_id, status, COUNT(*),
 		COALESCE(SUM(CASE WHEN status = 'transferring' THEN rate ELSE 0 END), 0)
 		FROM syn_deliveries GROUP BY partner_id, status`)
 	if err != nil {

@@ -50,10 +50,16 @@ type Config struct {
 	DataDir string
 }
 
-// Store is the application's database. DB serves the application; Pool (on
-// PostgreSQL) is the same connections for the workflow engine.
+// Store is the application's database. DB takes every write and every
+// transaction, the workflow engine's included: on SQLite it is one
+// connection (one writer), on PostgreSQL a pool. ReadDB serves reads
+// outside transactions on SQLite. Pool (on PostgreSQL) is DB's
+// connections for the workflow engine.
 type Store struct {
-	DB      *sql.DB
+	DB *sql.DB
+	// ReadDB, if set, serves the store's reads outside transactions
+	// (SQLite: a read-only pool beside the one writer connection).
+	ReadDB  *sql.DB
 	Dialect Dialect
 	Pool    *pgxpool.Pool
 	// Now is the clock; tests may replace it.
@@ -67,6 +73,9 @@ type Store struct {
 	// stmts holds prepared statements of hot queries (SQLite; pgx caches
 	// its own).
 	stmts sync.Map // query → *sql.Stmt
+	// want holds queries to prepare before the next transaction.
+	wantMu sync.Mutex
+	want   map[string]bool
 }
 
 // Open connects, migrates and returns the store.
@@ -100,15 +109,28 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}
-		db, err := sql.Open("sqlite", SQLiteDSN(filepath.Join(cfg.DataDir, "syndicate.db")))
+		path := filepath.Join(cfg.DataDir, "syndicate.db")
+		db, err := sql.Open("sqlite", SQLiteDSN(path))
 		if err != nil {
 			return nil, fmt.Errorf("store: sqlite: %w", err)
 		}
-		db.SetMaxOpenConns(8)
-		// Keep them all: a new connection parses the schema again and
-		// loses its prepared statements (database/sql keeps 2 by default).
-		db.SetMaxIdleConns(8)
-		s.DB, s.Dialect = db, SQLite
+		// One writer: SQLite takes one write transaction at a time, and
+		// every write of the process (the application's and the
+		// engine's, which gets this handle) queues for this connection in
+		// database/sql instead of sleeping in SQLite's busy handler. No
+		// BUSY in normal operation, so DBOS's queue polling never backs
+		// off; kept open for good (its prepared statements stay).
+		db.SetMaxOpenConns(1)
+		db.SetMaxIdleConns(1)
+		read, err := sql.Open("sqlite", SQLiteReadDSN(path))
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("store: sqlite: %w", err)
+		}
+		// Readers on their own WAL connections never wait for the writer.
+		read.SetMaxOpenConns(readConns)
+		read.SetMaxIdleConns(readConns)
+		s.DB, s.ReadDB, s.Dialect = db, read, SQLite
 	default:
 		return nil, fmt.Errorf("store: database url must start with postgres://; leave it empty for SQLite")
 	}
@@ -119,17 +141,34 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	return s, nil
 }
 
-// SQLiteDSN is the modernc.org/sqlite DSN for a database file: WAL,
-// immediate write transactions (no lock upgrades that deadlock) and a busy
-// timeout, so the engine and the application share the file safely.
+// readConns is the size of the SQLite read pool.
+const readConns = 4
+
+// SQLiteDSN is the modernc.org/sqlite DSN of the write connection to a
+// database file: WAL, immediate write transactions (the lock is taken at
+// BEGIN, never upgraded) and a busy timeout for another process (such as
+// an operator's sqlite3 shell) holding the lock. synchronous=NORMAL: in WAL
+// mode a commit survives a crash or SIGKILL of the process (which is what
+// exactly-once across SIGKILL needs); only a power loss or OS crash can
+// drop the last commits before a checkpoint. FULL would fsync every
+// commit, the one cost that grows with every small delivery.
 func SQLiteDSN(path string) string {
 	return "file:" + path + "?_txlock=immediate&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)" +
 		"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
 }
 
+// SQLiteReadDSN is the DSN of a read connection: query_only, so a write
+// sent to the read pool by mistake fails instead of taking the lock.
+func SQLiteReadDSN(path string) string {
+	return "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_pragma=query_only(1)"
+}
+
 // Close releases the database.
 func (s *Store) Close() error {
 	err := s.DB.Close()
+	if s.ReadDB != nil {
+		err = errors.Join(err, s.ReadDB.Close())
+	}
 	if s.Pool != nil {
 		s.Pool.Close()
 	}
@@ -154,18 +193,25 @@ func (s *Store) q(query string) string {
 	return b.String()
 }
 
-// InTx runs fn in a transaction, committing if it returns nil. On SQLite
-// the process's write transactions run one at a time.
-func (s *Store) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+// InTx runs fn in a transaction, committing if it returns nil. fn gets a
+// context marked as inside the transaction: the store refuses a pool
+// query or a nested InTx made with it (ErrQueryOutsideTx), so every query
+// of fn goes through tx. On SQLite the process's write transactions run
+// one at a time.
+func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	if err := guard(ctx, "BEGIN"); err != nil {
+		return err
+	}
 	if s.Dialect == SQLite {
 		s.writeMu.Lock()
 		defer s.writeMu.Unlock()
+		s.prepareWanted(ctx)
 	}
 	tx, err := s.DB.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
-	if err := fn(tx); err != nil {
+	if err := fn(context.WithValue(ctx, txMark{}, true), tx); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
@@ -218,8 +264,10 @@ func (s *Store) txQueryRow(ctx context.Context, tx *sql.Tx, query string, args .
 }
 
 // prepared returns the cached prepared statement for query on SQLite, nil
-// on PostgreSQL or if preparing fails (the caller then runs it unprepared,
-// and gets the error from there).
+// on PostgreSQL or if it is not prepared yet. A statement is never
+// prepared inside a transaction: preparing on the pool would wait for a
+// connection the transaction may hold (the writer has one). A missed
+// query runs unprepared and is prepared before the next transaction.
 func (s *Store) prepared(ctx context.Context, query string) *sql.Stmt {
 	if s.Dialect != SQLite {
 		return nil
@@ -227,13 +275,30 @@ func (s *Store) prepared(ctx context.Context, query string) *sql.Stmt {
 	if st, ok := s.stmts.Load(query); ok {
 		return st.(*sql.Stmt)
 	}
-	st, err := s.DB.PrepareContext(ctx, query)
-	if err != nil {
-		return nil
+	s.wantMu.Lock()
+	if s.want == nil {
+		s.want = map[string]bool{}
 	}
-	if old, loaded := s.stmts.LoadOrStore(query, st); loaded {
-		st.Close()
-		return old.(*sql.Stmt)
+	s.want[query] = true
+	s.wantMu.Unlock()
+	return nil
+}
+
+// prepareWanted prepares the statements transactions missed, outside any
+// transaction (the caller holds writeMu).
+func (s *Store) prepareWanted(ctx context.Context) {
+	s.wantMu.Lock()
+	want := s.want
+	s.want = nil
+	s.wantMu.Unlock()
+	for query := range want {
+		if _, ok := s.stmts.Load(query); ok {
+			continue
+		}
+		st, err := s.DB.PrepareContext(ctx, query)
+		if err != nil {
+			continue // it runs unprepared and reports its own error
+		}
+		s.stmts.Store(query, st)
 	}
-	return st
 }

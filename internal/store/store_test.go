@@ -85,7 +85,7 @@ func TestDeliveryLifecycle(t *testing.T) {
 		now := time.Now().UTC().Truncate(time.Microsecond)
 		d := domain.Delivery{ID: "d1", AssetID: "ep-1", AssetVersion: 1, PartnerID: "acme", Action: domain.ActionCreate,
 			Status: domain.StatusQueued, CreatedAt: now, UpdatedAt: now}
-		if err := s.InTx(ctx, func(tx *sql.Tx) error { return s.InsertDelivery(ctx, tx, d) }); err != nil {
+		if err := s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error { return s.InsertDelivery(ctx, tx, d) }); err != nil {
 			t.Fatal(err)
 		}
 		got, err := s.UpdateDelivery(ctx, "d1", func(d *domain.Delivery) error {

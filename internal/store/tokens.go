@@ -7,7 +7,7 @@ import (
 
 // AddToken stores the hash of an API token (never the token itself).
 func (s *Store) AddToken(ctx context.Context, hash, name string) error {
-	_, err := s.DB.ExecContext(ctx, s.q(`INSERT INTO syn_api_tokens (hash, name, created_at) VALUES (?, ?, ?) ON CONFLICT (hash) DO NOTHING`),
+	_, err := s.exec(ctx, `INSERT INTO syn_api_tokens (hash, name, created_at) VALUES (?, ?, ?) ON CONFLICT (hash) DO NOTHING`,
 		hash, name, formatTime(s.Now()))
 	if err != nil {
 		return fmt.Errorf("store: add token: %w", err)
@@ -18,7 +18,7 @@ func (s *Store) AddToken(ctx context.Context, hash, name string) error {
 // CountTokens returns how many API tokens exist.
 func (s *Store) CountTokens(ctx context.Context) (int, error) {
 	var n int
-	if err := s.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM syn_api_tokens`).Scan(&n); err != nil {
+	if err := s.readRow(ctx, `SELECT COUNT(*) FROM syn_api_tokens`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("store: count tokens: %w", err)
 	}
 	return n, nil
@@ -27,7 +27,7 @@ func (s *Store) CountTokens(ctx context.Context) (int, error) {
 // TokenExists reports whether a token with this hash was stored.
 func (s *Store) TokenExists(ctx context.Context, hash string) (bool, error) {
 	var n int
-	if err := s.DB.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM syn_api_tokens WHERE hash = ?`), hash).Scan(&n); err != nil {
+	if err := s.readRow(ctx, `SELECT COUNT(*) FROM syn_api_tokens WHERE hash = ?`, hash).Scan(&n); err != nil {
 		return false, fmt.Errorf("store: token: %w", err)
 	}
 	return n > 0, nil

@@ -12,7 +12,7 @@ import (
 
 // CountByStatus returns how many deliveries are in each status.
 func (s *Store) CountByStatus(ctx context.Context) (map[domain.Status]int, error) {
-	rows, err := s.DB.QueryContext(ctx, `SELECT status, COUNT(*) FROM syn_deliveries GROUP BY status`)
+	rows, err := s.readRows(ctx, `SELECT status, COUNT(*) FROM syn_deliveries GROUP BY status`)
 	if err != nil {
 		return nil, fmt.Errorf("store: count deliveries: %w", err)
 	}
@@ -39,8 +39,8 @@ type Finished struct {
 // FinishedSince returns when each delivery that ended in status after
 // since did so, oldest first.
 func (s *Store) FinishedSince(ctx context.Context, status domain.Status, since time.Time) ([]Finished, error) {
-	rows, err := s.DB.QueryContext(ctx, s.q(`SELECT finished_at, bytes FROM syn_deliveries
-		WHERE status = ? AND finished_at >= ? ORDER BY finished_at`), string(status), formatTime(since))
+	rows, err := s.readRows(ctx, `SELECT finished_at, bytes FROM syn_deliveries
+		WHERE status = ? AND finished_at >= ? ORDER BY finished_at`, string(status), formatTime(since))
 	if err != nil {
 		return nil, fmt.Errorf("store: finished deliveries: %w", err)
 	}

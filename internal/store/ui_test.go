@@ -18,7 +18,7 @@ func TestUIQueries(t *testing.T) {
 		insert := func(id, partner string) {
 			d := domain.Delivery{ID: id, AssetID: "ep-1", AssetVersion: 1, PartnerID: partner, Action: domain.ActionCreate,
 				Status: domain.StatusQueued, CreatedAt: now, UpdatedAt: now}
-			if err := s.InTx(ctx, func(tx *sql.Tx) error { return s.InsertDelivery(ctx, tx, d) }); err != nil {
+			if err := s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error { return s.InsertDelivery(ctx, tx, d) }); err != nil {
 				t.Fatal(err)
 			}
 		}

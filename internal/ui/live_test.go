@@ -29,7 +29,7 @@ func TestLiveStream(t *testing.T) {
 	now := st.Now()
 	d := domain.Delivery{ID: "d-1", AssetID: "ep-1", AssetVersion: 1, PartnerID: "acme", Action: domain.ActionCreate,
 		Status: domain.StatusQueued, CreatedAt: now, UpdatedAt: now}
-	if err := st.InTx(ctx, func(tx *sql.Tx) error { return st.InsertDelivery(ctx, tx, d) }); err != nil {
+	if err := st.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error { return st.InsertDelivery(ctx, tx, d) }); err != nil {
 		t.Fatal(err)
 	}
 	u := New(st, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))

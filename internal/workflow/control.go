@@ -33,7 +33,7 @@ func (e *Engine) Cancel(ctx context.Context, id string) (domain.Delivery, error)
 // own workflow, in one transaction.
 func (e *Engine) Retry(ctx context.Context, id string) (domain.Delivery, error) {
 	var d domain.Delivery
-	err := e.steps.store.InTx(ctx, func(tx *sql.Tx) error {
+	err := e.steps.store.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
 		d, err = e.steps.store.UpdateDeliveryTx(ctx, tx, id, func(d *domain.Delivery) error {
 			if err := d.Transition(domain.StatusQueued, e.steps.store.Now()); err != nil {
@@ -58,7 +58,7 @@ func (e *Engine) Retry(ctx context.Context, id string) (domain.Delivery, error) 
 func (e *Engine) SetPriority(ctx context.Context, id string, priority int) (domain.Delivery, error) {
 	st := e.steps.store
 	var d domain.Delivery
-	err := st.InTx(ctx, func(tx *sql.Tx) error {
+	err := st.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
 		d, err = st.UpdateDeliveryTx(ctx, tx, id, func(d *domain.Delivery) error {
 			if d.Status != domain.StatusQueued {

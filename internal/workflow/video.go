@@ -232,7 +232,7 @@ func (e *Engine) Callback(ctx context.Context, token string, msg transcoder.Call
 		}
 	}()
 	st := e.steps.store
-	err = st.InTx(ctx, func(tx *sql.Tx) error {
+	err = st.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		c, err := st.GetCallbackTx(ctx, tx, secret.HashToken(token))
 		if errors.Is(err, store.ErrNotFound) {
 			return transcoder.ErrCallbackUnknown
