@@ -153,21 +153,21 @@ func Pipeline(ctx context.Context, cfg PipelineConfig) (PipelineResult, error) {
 	defer os.RemoveAll(tmp)
 	runCtx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	res, err = pipelineRun(runCtx, ctx, cfg, tmp, res)
+	res, runErr := pipelineRun(runCtx, ctx, cfg, tmp, res)
 	fmt.Fprintln(cfg.Out, res.Line())
+	// The anchor runs after a failed or timed-out pipeline too: the ratio
+	// says how far the pipeline is from the engine's ceiling either way.
+	if cfg.NoEngine || ctx.Err() != nil {
+		return res, runErr
+	}
+	eng, err := Engine(ctx, EngineConfig{Workflows: res.Expected, Partners: cfg.Partners, DatabaseURL: cfg.DatabaseURL,
+		TempDir: tmp, Timeout: cfg.Timeout})
 	if err != nil {
-		return res, err
+		return res, errors.Join(runErr, fmt.Errorf("bench pipeline: engine anchor: %w", err))
 	}
-	if !cfg.NoEngine {
-		eng, err := Engine(ctx, EngineConfig{Workflows: res.Expected, Partners: cfg.Partners, DatabaseURL: cfg.DatabaseURL,
-			TempDir: tmp, Timeout: cfg.Timeout})
-		if err != nil {
-			return res, fmt.Errorf("bench pipeline: engine anchor: %w", err)
-		}
-		res.EngineRate = eng
-		fmt.Fprintf(cfg.Out, "engine: %.1f workflows/s (pipeline/engine %.2f)\n", eng, res.Rate/eng)
-	}
-	return res, nil
+	res.EngineRate = eng
+	fmt.Fprintf(cfg.Out, "engine: %.1f workflows/s (pipeline/engine %.2f)\n", eng, res.Rate/eng)
+	return res, runErr
 }
 
 // pipelineRun is the measured part; ctx carries the run's timeout, parent
@@ -259,19 +259,27 @@ func pipelineRun(ctx, parent context.Context, cfg PipelineConfig, tmp string, re
 	if missingRows > 0 {
 		res.Problems = append(res.Problems, fmt.Sprintf("%d acknowledged notifications have no row", missingRows))
 	}
-	switch {
-	case res.TimedOut:
+	if res.TimedOut {
 		return res, fmt.Errorf("bench pipeline: timed out after %s with %d of %d delivered", cfg.Timeout, res.Delivered, res.Expected)
-	case waitErr != nil:
-		return res, fmt.Errorf("bench pipeline: %w", waitErr)
-	case loadErr != nil && !errors.Is(loadErr, context.Canceled):
-		return res, fmt.Errorf("bench pipeline: %w", loadErr)
-	case st.errors > 0 && cfg.KillAfter == 0:
-		return res, fmt.Errorf("bench pipeline: %d notification requests failed (first: %v)", st.errors, st.firstErr)
-	case snap.total != res.Expected:
-		return res, fmt.Errorf("bench pipeline: %d deliveries in the database, %d expected", snap.total, res.Expected)
-	case res.Lost > 0 || res.Duplicates > 0:
-		return res, fmt.Errorf("bench pipeline: lost %d, duplicated %d: %v", res.Lost, res.Duplicates, res.Problems)
+	}
+	var errs []error
+	if waitErr != nil {
+		errs = append(errs, waitErr)
+	}
+	if loadErr != nil && !errors.Is(loadErr, context.Canceled) {
+		errs = append(errs, loadErr)
+	}
+	if st.errors > 0 && cfg.KillAfter == 0 {
+		errs = append(errs, fmt.Errorf("%d notification requests failed (first: %v)", st.errors, st.firstErr))
+	}
+	if snap.total != res.Expected {
+		errs = append(errs, fmt.Errorf("%d deliveries in the database, %d expected (one per asset and partner)", snap.total, res.Expected))
+	}
+	if res.Lost > 0 || res.Duplicates > 0 {
+		errs = append(errs, fmt.Errorf("lost %d, duplicated %d at the partners: %v", res.Lost, res.Duplicates, res.Problems))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return res, fmt.Errorf("bench pipeline: %w", err)
 	}
 	return res, nil
 }
