@@ -19,6 +19,12 @@ import (
 	"github.com/syndicate-media/syndicate/internal/domain"
 )
 
+// ErrRequestsFailed is part of Pipeline's error when notification
+// requests got no answer or an error status (other than across a
+// --kill-after restart): nothing acknowledged was lost, but the server
+// refused work it should have taken.
+var ErrRequestsFailed = errors.New("notification requests failed")
+
 // PipelineConfig is one `syndicate bench pipeline` run.
 type PipelineConfig struct {
 	// Assets × Partners deliveries are expected, one per pair.
@@ -270,7 +276,7 @@ func pipelineRun(ctx, parent context.Context, cfg PipelineConfig, tmp string, re
 		errs = append(errs, loadErr)
 	}
 	if st.errors > 0 && cfg.KillAfter == 0 {
-		errs = append(errs, fmt.Errorf("%d notification requests failed (first: %v)", st.errors, st.firstErr))
+		errs = append(errs, fmt.Errorf("%w: %d (first: %v)", ErrRequestsFailed, st.errors, st.firstErr))
 	}
 	if snap.total != res.Expected {
 		errs = append(errs, fmt.Errorf("%d deliveries in the database, %d expected (one per asset and partner)", snap.total, res.Expected))
