@@ -14,7 +14,7 @@ import (
 // the database and the one line has the promised form. No speed is
 // asserted.
 func TestIntakeCountsEveryNotification(t *testing.T) {
-	line := regexp.MustCompile(`^intake: \d+ notifications/s( \(batches of \d+\))?, p50 [\d.]+ ms, p99 [\d.]+ ms, lost 0; bare net/http \d+ requests/s \(p50 [\d.]+ ms\), intake/bare [\d.]+\n$`)
+	line := regexp.MustCompile(`^intake \(acceptance only, decider may lag\): \d+ notifications/s( \(batches of \d+\))?, p50 [\d.]+ ms, p99 [\d.]+ ms, lost 0; bare net/http \d+ requests/s \(p50 [\d.]+ ms\), intake/bare [\d.]+\n$`)
 	for _, batch := range []int{0, 7} {
 		var out bytes.Buffer
 		res, err := Intake(context.Background(), IntakeConfig{Count: 300, Clients: 4, Batch: batch, TempDir: t.TempDir(), Out: &out})

@@ -22,6 +22,8 @@ const benchUsage = `Usage:
   syndicate bench transfer --protocol sftp|s3|ftp|http|local [--size 1GiB] [--runs 3] [--archive tar|tgz|zip]
                            [--rclone PATH] [--target URL --secret REF --host-key SHA256:... | --known-hosts FILE]
   syndicate bench intake [--count 100000] [--duration 0] [--clients 64] [--batch N] [--database postgres://...] [--cpuprofile FILE]
+  syndicate bench pipeline [--assets 1000] [--partners 4] [--size 64KiB] [--batch 25] [--clients 32]
+                           [--database postgres://...] [--workers 1] [--timeout 10m] [--process [--kill-after N]]
   syndicate bench deliveries [--workers 1,2,3] [--deliveries 200] [--partners 4] [--size 64KiB] [--postgres URL]
   syndicate bench upload-once --target URL [--secret REF ...] [--archive KIND] --name NAME FILE...
                            (the Syndicate side, run by transfer)`
@@ -43,6 +45,8 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 		return benchIntake(ctx, env, args[1:])
 	case "deliveries":
 		return benchDeliveries(ctx, env, args[1:])
+	case "pipeline":
+		return benchPipeline(ctx, env, args[1:])
 	}
 	fmt.Fprintf(env.Stderr, "syndicate bench: unknown subcommand %q\n%s\n", args[0], benchUsage)
 	return errUsage
@@ -191,6 +195,47 @@ func benchDeliveries(ctx context.Context, env *Env, args []string) error {
 		*n, *size, *partners, runtime.NumCPU())
 	_, err = bench.Deliveries(ctx, bench.DeliveriesConfig{Workers: counts, Deliveries: *n, Partners: *partners, Size: sz,
 		Postgres: *pg, Timeout: *timeout, TempDir: *tmp, Out: env.Stdout})
+	return err
+}
+
+func benchPipeline(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "bench pipeline", "bench pipeline [flags]")
+	assets := fs.Int("assets", 1000, "assets, each with its own media file; every asset goes to every partner")
+	partners := fs.Int("partners", 4, "local-folder partners (format json, concurrency 8), 1-32")
+	size := fs.String("size", "64KiB", "size of each asset's media file (at most 64MiB)")
+	batch := fs.Int("batch", 25, "assets per POST /v1/notifications:batch (each entry names every partner)")
+	clients := fs.Int("clients", 32, "connections sending single POST /v1/notifications for assets already notified, all through the run (0: none)")
+	database := fs.String("database", "", "PostgreSQL server to run on (fresh databases are created and dropped); empty: SQLite in a temporary directory")
+	workers := fs.Int("workers", 1, "servers sharing the database (PostgreSQL only), notifications spread over them")
+	timeout := fs.Duration("timeout", 10*time.Minute, "limit for the whole run: on timeout the line shows what was delivered and the exit is non-zero")
+	process := fs.Bool("process", false, "run the servers as child processes (syndicate serve) instead of in this process")
+	killAfter := fs.Int("kill-after", 0, "crash test (with --process): SIGKILL the first server once this many deliveries are done, then restart it on the same data folder")
+	tmp := fs.String("tmp", "", "directory for data folders, media and partner folders (default $TMPDIR or /tmp)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 || *assets <= 0 || *partners <= 0 || *batch <= 0 || *clients < 0 || *workers <= 0 || *killAfter < 0 {
+		fs.Usage()
+		return errUsage
+	}
+	if *killAfter > 0 && !*process {
+		return errors.New("--kill-after needs --process")
+	}
+	sz, err := bench.ParseSize(*size)
+	if err != nil {
+		return err
+	}
+	cfg := bench.PipelineConfig{Assets: *assets, Partners: *partners, Size: sz, Batch: *batch, Clients: *clients, NoSingles: *clients == 0,
+		DatabaseURL: *database, Workers: *workers, Timeout: *timeout, KillAfter: *killAfter, TempDir: *tmp, Out: env.Stdout,
+		Log: slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	if *process {
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		cfg.Self = []string{exe}
+	}
+	_, err = bench.Pipeline(ctx, cfg)
 	return err
 }
 
