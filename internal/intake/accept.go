@@ -121,6 +121,11 @@ func (s *Service) answer(j *job) (Response, error) {
 		if first.err != nil {
 			return Response{}, first.err
 		}
+		if first.existing != nil {
+			// The key was stored before this batch: the stored row, not
+			// the entry before this one, is what this request must match.
+			return s.answer(&job{n: j.n, existing: first.existing})
+		}
 		if first.n.RequestHash != j.n.RequestHash {
 			return Response{}, keyReused(j.n.Key)
 		}
