@@ -91,7 +91,20 @@ func (s *Store) ListDeliveries(ctx context.Context, f DeliveryFilter) ([]domain.
 // LatestDelivery returns the newest delivery of an asset to a partner
 // that did not fail, get cancelled or get rejected, read inside tx;
 // ErrNotFound if none.
+//
+// On PostgreSQL it first takes a transaction-scoped advisory lock on the
+// asset × partner pair, held until tx ends: two deciders (of one process
+// or several) judging the same pair at once would otherwise each read
+// "no delivery" under READ COMMITTED and each insert a create delivery
+// (measured: 17 duplicates in 4,000, docs/benchmarks.md). The second now
+// waits, then reads the first one's delivery. SQLite has one writer, so
+// its transactions never overlap.
 func (s *Store) LatestDelivery(ctx context.Context, tx *sql.Tx, assetID, partnerID string) (domain.Delivery, error) {
+	if s.Dialect == Postgres {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))`, assetID, partnerID); err != nil {
+			return domain.Delivery{}, fmt.Errorf("store: lock %s × %s: %w", assetID, partnerID, err)
+		}
+	}
 	row := s.txQueryRow(ctx, tx, `SELECT `+deliveryColumns+` FROM syn_deliveries
 		WHERE asset_id = ? AND partner_id = ? AND status NOT IN ('failed', 'cancelled') AND ack <> 'rejected'
 		ORDER BY created_at DESC, id DESC LIMIT 1`, assetID, partnerID)
