@@ -57,6 +57,15 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result
 	if err := guard(ctx, query); err != nil {
 		return nil, err
 	}
+	if s.writer != nil {
+		var res sql.Result
+		err := s.writer.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			var err error
+			res, err = s.txExec(ctx, tx, query, args...)
+			return err
+		})
+		return res, err
+	}
 	return s.DB.ExecContext(ctx, s.q(query), args...)
 }
 

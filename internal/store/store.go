@@ -65,11 +65,9 @@ type Store struct {
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
 
-	// writeMu queues SQLite write transactions in the process: SQLite
-	// takes one writer at a time, and a writer that finds the lock taken
-	// sleeps in its busy handler (milliseconds), where a mutex hands over
-	// at once.
-	writeMu sync.Mutex
+	// writer runs SQLite's writes, grouped (see groupWriter); nil on
+	// PostgreSQL, whose transactions run side by side.
+	writer *groupWriter
 	// stmts holds prepared statements of hot queries (SQLite; pgx caches
 	// its own).
 	stmts sync.Map // query → *sql.Stmt
@@ -131,6 +129,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		read.SetMaxOpenConns(readConns)
 		read.SetMaxIdleConns(readConns)
 		s.DB, s.ReadDB, s.Dialect = db, read, SQLite
+		s.writer = newGroupWriter(db, s.prepareWanted)
 	default:
 		return nil, fmt.Errorf("store: database url must start with postgres://; leave it empty for SQLite")
 	}
@@ -165,6 +164,9 @@ func SQLiteReadDSN(path string) string {
 
 // Close releases the database.
 func (s *Store) Close() error {
+	if s.writer != nil {
+		s.writer.close()
+	}
 	err := s.DB.Close()
 	if s.ReadDB != nil {
 		err = errors.Join(err, s.ReadDB.Close())
@@ -196,22 +198,21 @@ func (s *Store) q(query string) string {
 // InTx runs fn in a transaction, committing if it returns nil. fn gets a
 // context marked as inside the transaction: the store refuses a pool
 // query or a nested InTx made with it (ErrQueryOutsideTx), so every query
-// of fn goes through tx. On SQLite the process's write transactions run
-// one at a time.
+// of fn goes through tx. On SQLite the process's writes run one at a
+// time on its writer, several to a transaction (groupWriter): fn then
+// runs in a savepoint, and its error rolls back only its own writes.
 func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	if err := guard(ctx, "BEGIN"); err != nil {
 		return err
 	}
-	if s.Dialect == SQLite {
-		s.writeMu.Lock()
-		defer s.writeMu.Unlock()
-		s.prepareWanted(ctx)
+	if s.writer != nil {
+		return s.writer.write(ctx, fn)
 	}
 	tx, err := s.DB.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
-	if err := fn(context.WithValue(ctx, txMark{}, true), tx); err != nil {
+	if err := fn(marked(ctx), tx); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
@@ -285,7 +286,7 @@ func (s *Store) prepared(ctx context.Context, query string) *sql.Stmt {
 }
 
 // prepareWanted prepares the statements transactions missed, outside any
-// transaction (the caller holds writeMu).
+// transaction (on the writer's goroutine).
 func (s *Store) prepareWanted(ctx context.Context) {
 	s.wantMu.Lock()
 	want := s.want
