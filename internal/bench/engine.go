@@ -12,12 +12,14 @@ import (
 	"github.com/dbos-inc/dbos-transact-golang/dbos"
 
 	"github.com/syndicate-media/syndicate/internal/store"
+	"github.com/syndicate-media/syndicate/internal/workflow"
 )
 
 // EngineSteps is the number of steps the Deliver workflow checkpoints for
-// a plain small delivery (no images, subtitles, video or pacing): start,
-// package, transfer, finish, cleanup (internal/workflow/deliver.go).
-const EngineSteps = 5
+// a plain small delivery (no images, subtitles, video or pacing): start
+// (which packs it) and transfer (which finishes it), see
+// internal/workflow/deliver.go.
+const EngineSteps = 2
 
 // engineBatch is how many workflows one transaction enqueues, as the
 // decider enqueues a batch of decisions in one transaction.
@@ -38,8 +40,8 @@ type EngineConfig struct {
 // exactly as the server opens its own (store.Open: same driver, DSN,
 // pool and PRAGMAs, the engine sharing the application's handle), running
 // Workflows workflows of EngineSteps empty steps from a queue set up like
-// the delivery queue of a partner with concurrency 8 (8 per process, 8 per
-// partition, 100 ms polling, partitioned by partner), enqueued in
+// the delivery queue of a partner with concurrency 8 (workflow.DefaultConcurrency
+// per process, 8 per partition, workflow.QueuePolling, partitioned by partner), enqueued in
 // transactions of 100. It returns workflows per second from the first
 // enqueue to the last workflow's return.
 func Engine(ctx context.Context, cfg EngineConfig) (float64, error) {
@@ -99,8 +101,8 @@ func Engine(ctx context.Context, cfg EngineConfig) (float64, error) {
 	}
 	dbos.RegisterWorkflow(dctx, wf, dbos.WithWorkflowName("empty"))
 	const queue = "bench-engine"
-	if _, err := dbos.RegisterQueue(dctx, queue, dbos.WithWorkerConcurrency(8), dbos.WithPartitionConcurrency(8),
-		dbos.WithQueueBasePollingInterval(100*time.Millisecond), dbos.WithQueueOnConflict(dbos.QueueConflictAlwaysUpdate)); err != nil {
+	if _, err := dbos.RegisterQueue(dctx, queue, dbos.WithWorkerConcurrency(workflow.DefaultConcurrency), dbos.WithPartitionConcurrency(8),
+		dbos.WithQueueBasePollingInterval(workflow.QueuePolling), dbos.WithQueueOnConflict(dbos.QueueConflictAlwaysUpdate)); err != nil {
 		return 0, fmt.Errorf("engine: queue: %w", err)
 	}
 	if err := dbos.Launch(dctx); err != nil {

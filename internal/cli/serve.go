@@ -9,6 +9,7 @@ import (
 	"github.com/syndicate-media/syndicate/internal/catalog"
 	"github.com/syndicate-media/syndicate/internal/intake"
 	"github.com/syndicate-media/syndicate/internal/server"
+	"github.com/syndicate-media/syndicate/internal/workflow"
 )
 
 func runServe(ctx context.Context, env *Env, args []string) error {
@@ -36,6 +37,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		"take notifications from NATS JetStream: nats://host:4222?stream=S&subject=notify.in&durable=syndicate[&dead_letter_subject=…&batch=10&max_deliver=5&ack_wait=60s&credentials=env:NAME] (env SYNDICATE_NATS_CONSUMER)")
 	sqsConsumer := fs.String("sqs-consumer", env.Getenv("SYNDICATE_SQS_CONSUMER"),
 		"take notifications from AWS SQS: QUEUE_URL?dead_letter=DLQ_URL[&region=…&endpoint=http://host:port&credentials=env:NAME&batch=10&wait=20s&visibility=60s&max_receives=N] (env SYNDICATE_SQS_CONSUMER)")
+	concurrency := fs.Int("concurrency", workflow.DefaultConcurrency,
+		"deliveries this process runs at once per partner concurrency level (partners' own concurrency limits each partner)")
 	maxBacklog := fs.Int("max-backlog", 100_000, "accepted notifications waiting for a decision before new ones get 429 (negative: no bound)")
 	blobURL := fs.String("blob", env.Getenv("SYNDICATE_BLOB_URL"),
 		"blob store all workers share for deliveries' working files: file:///dir or s3://bucket?region=…&endpoint=… (env SYNDICATE_BLOB_URL; default none: a taken-over delivery renders its metadata again and cannot reuse a transcode)")
@@ -51,7 +54,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		Token: *token, ExecutorID: *executor, Role: *role, HeartbeatInterval: *heartbeat, DeadAfter: *deadAfter,
 		Logger: log, AllowPrivateDestinations: *allowPrivate,
 		AllowedDestinations: splitList(*allowed), Catalog: cfg.Catalog, TranscoderURL: *transcoderURL, PublicURL: *publicURL,
-		NATSConsumer: *natsConsumer, SQSConsumer: *sqsConsumer, Intake: intake.Config{MaxBacklog: *maxBacklog}, BlobURL: *blobURL})
+		NATSConsumer: *natsConsumer, SQSConsumer: *sqsConsumer, Intake: intake.Config{MaxBacklog: *maxBacklog}, BlobURL: *blobURL,
+		Concurrency: *concurrency})
 	if err != nil {
 		return err
 	}

@@ -88,6 +88,9 @@ type Config struct {
 	// working files (file:///dir or s3://bucket?…; empty: none), so one
 	// that takes a delivery over fetches them instead of making them again.
 	BlobURL string
+	// Concurrency is how many deliveries of one partner concurrency level
+	// this process runs at once (default workflow.DefaultConcurrency).
+	Concurrency int
 }
 
 // Server is a started Syndicate.
@@ -210,7 +213,7 @@ func start(ctx context.Context, cfg Config, lock *os.File) (*Server, error) {
 		callbackBase = s.URL
 	}
 	s.Engine, err = workflow.New(ctx, st, workflow.Config{
-		WorkDir: filepath.Join(cfg.DataDir, "work"), ExecutorID: cfg.ExecutorID, Logger: log, Policy: policy,
+		WorkDir: filepath.Join(cfg.DataDir, "work"), ExecutorID: cfg.ExecutorID, Logger: log, Policy: policy, Concurrency: cfg.Concurrency,
 		APIOnly: cfg.Role == "api", Telemetry: s.Telemetry, Redecider: decider,
 		Transcoder: workflow.TranscoderConfig{URL: cfg.TranscoderURL, CallbackBase: callbackBase}, Blob: s.blob, Lease: lease,
 	})

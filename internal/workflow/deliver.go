@@ -27,6 +27,9 @@ type Result struct {
 	Location string `json:"location"`
 	// Verified is how the partner was seen to hold each file.
 	Verified []domain.VerifiedFile `json:"verified,omitempty"`
+	// Finished is set when the transfer step also moved the delivery to
+	// delivered and removed its working files.
+	Finished bool `json:"finished,omitempty"`
 }
 
 // job is everything a delivery needs, loaded once by the first step so the
@@ -45,21 +48,27 @@ func (e *Engine) deliver(ctx dbos.Context, deliveryID string) (Result, error) {
 	wfID, _ := dbos.GetWorkflowID(ctx)
 	gen := e.steps.runs.claim(wfID)
 	defer e.steps.runs.release(wfID, gen)
-	j, err := runStep(ctx, e.steps, deliveryID, "start", func(c context.Context) (job, error) {
-		return e.steps.start(c, deliveryID)
-	}, dbStepRetries...)
+	st, err := runStep(ctx, e.steps, deliveryID, "start", func(c context.Context) (started, error) {
+		return e.steps.startPlain(c, deliveryID)
+	}, append(dbStepRetries, dbos.WithStepRetryPredicate(func(err error) bool { return !errors.As(err, new(packError)) }))...)
 	if err != nil {
 		return Result{}, e.fail(ctx, deliveryID, wfID, gen, err)
 	}
-	prep, err := e.prepare(ctx, j)
-	if err != nil {
-		return Result{}, e.fail(ctx, deliveryID, wfID, gen, err)
-	}
-	plan, err := runStep(ctx, e.steps, deliveryID, "package", func(c context.Context) (packaging.Plan, error) {
-		return e.steps.pack(c, j, prep)
-	})
-	if err != nil {
-		return Result{}, e.fail(ctx, deliveryID, wfID, gen, err)
+	j := st.job
+	var prep packaging.Prepared
+	var plan packaging.Plan
+	if st.Plan != nil {
+		plan = *st.Plan
+	} else {
+		if prep, err = e.prepare(ctx, j); err != nil {
+			return Result{}, e.fail(ctx, deliveryID, wfID, gen, err)
+		}
+		plan, err = runStep(ctx, e.steps, deliveryID, "package", func(c context.Context) (packaging.Plan, error) {
+			return e.steps.pack(c, j, prep)
+		})
+		if err != nil {
+			return Result{}, e.fail(ctx, deliveryID, wfID, gen, err)
+		}
 	}
 	if err := e.pace(ctx, deliveryID, j.Partner); err != nil {
 		return Result{}, e.fail(ctx, deliveryID, wfID, gen, err)
@@ -70,7 +79,7 @@ func (e *Engine) deliver(ctx dbos.Context, deliveryID string) (Result, error) {
 		attempts = 1 << 20 // the deadline, not the count, ends the retries
 	}
 	res, err := runStep(ctx, e.steps, deliveryID, "transfer", func(c context.Context) (Result, error) {
-		return e.steps.fencedTransfer(c, j, prep, plan, wfID, gen)
+		return e.steps.transferAndFinish(c, j, prep, plan, wfID, gen)
 	}, dbos.WithStepMaxRetries(attempts-1),
 		dbos.WithStepBaseInterval(time.Duration(retry.BaseInterval)),
 		dbos.WithStepBackoffFactor(2),
@@ -79,25 +88,120 @@ func (e *Engine) deliver(ctx dbos.Context, deliveryID string) (Result, error) {
 	if err != nil {
 		return Result{}, e.fail(ctx, deliveryID, wfID, gen, err)
 	}
+	if res.Finished {
+		return res, nil
+	}
+	// A transfer step recorded by a build that finished in steps of their
+	// own (an upgrade with deliveries under way) ends as it would have.
 	_, err = runStep(ctx, e.steps, deliveryID, "finish", func(c context.Context) (domain.Delivery, error) {
-		return e.steps.store.UpdateDelivery(c, deliveryID, func(d *domain.Delivery) error {
-			if d.Status == domain.StatusDelivered {
-				return nil // a retry after a commit whose answer was lost
-			}
-			d.Files, d.Bytes, d.Location, d.LastError, d.Rate = res.Files, res.Bytes, res.Location, "", 0
-			d.VerifiedFiles = res.Verified
-			return d.Transition(domain.StatusDelivered, e.steps.store.Now())
-		})
+		return e.steps.finish(c, deliveryID, res)
 	}, dbStepRetries...)
 	if err != nil {
 		return res, err
 	}
-	e.log.Info("delivered", "delivery_id", deliveryID, "partner", j.Partner.ID, "files", res.Files, "bytes", res.Bytes,
-		"trace_id", telemetry.TraceID(j.Delivery.TraceParent))
 	_, err = runStep(ctx, e.steps, deliveryID, "cleanup", func(c context.Context) (int, error) {
 		return e.steps.cleanWork(c, deliveryID)
 	})
 	return res, err
+}
+
+// started is the start step's output: the delivery's snapshot and, for a
+// plain delivery, its package plan.
+type started struct {
+	job
+	// Plan is set when the start step packed the delivery too: nothing had
+	// to be prepared (no images, subtitles or video), so the package
+	// needed no checkpoint of its own. Nil: the package step follows.
+	Plan *packaging.Plan `json:"plan,omitempty"`
+}
+
+// packError marks a packing failure in the start step, which is not
+// retried as the step's database errors are.
+type packError struct{ error }
+
+func (e packError) Unwrap() error { return e.error }
+
+// startPlain is the start step: it loads the snapshot, and packs a plain
+// delivery at once. Each step is a checkpoint, and a checkpoint is a
+// write; a small delivery without anything to prepare needs two (start
+// and transfer), where one per stage capped the engine's pace.
+func (s *steps) startPlain(ctx context.Context, id string) (started, error) {
+	j, err := s.start(ctx, id)
+	if err != nil || !plain(j) {
+		return started{job: j}, err
+	}
+	plan, err := within(s, ctx, id, "package", func(c context.Context) (packaging.Plan, error) {
+		return s.pack(c, j, packaging.Prepared{})
+	})
+	if err != nil {
+		return started{job: j}, packError{err}
+	}
+	return started{job: j, Plan: &plan}, nil
+}
+
+// plain reports whether a delivery has nothing to prepare before its
+// package: no image derivatives, subtitles or video.
+func plain(j job) bool {
+	if j.Delivery.Action == domain.ActionTakedown {
+		return true
+	}
+	return len(j.Partner.Package.Images) == 0 && !hasSubtitles(j.Asset) && j.Partner.Package.Video == nil
+}
+
+// transferAndFinish is the transfer step: one attempt to send the package
+// and, once it is at the partner, the delivery's move to delivered and
+// the removal of its working files, in the same step. A replay of the
+// step after those (a crash before its checkpoint) finds the delivery
+// delivered and sends nothing.
+func (s *steps) transferAndFinish(ctx context.Context, j job, prep packaging.Prepared, plan packaging.Plan, wfID string, gen uint64) (Result, error) {
+	id := j.Delivery.ID
+	if d, err := s.store.GetDelivery(ctx, id); err != nil {
+		return Result{}, err
+	} else if d.Status == domain.StatusDelivered {
+		return Result{Files: d.Files, Bytes: d.Bytes, Location: d.Location, Verified: d.VerifiedFiles, Finished: true}, nil
+	}
+	res, err := s.fencedTransfer(ctx, j, prep, plan, wfID, gen)
+	if err != nil {
+		return res, err
+	}
+	if _, err := within(s, ctx, id, "finish", func(c context.Context) (domain.Delivery, error) {
+		return retryDB(c, func() (domain.Delivery, error) { return s.finish(c, id, res) })
+	}); err != nil {
+		return res, err
+	}
+	s.log.Info("delivered", "delivery_id", id, "partner", j.Partner.ID, "files", res.Files, "bytes", res.Bytes,
+		"trace_id", telemetry.TraceID(j.Delivery.TraceParent))
+	_, _ = within(s, ctx, id, "cleanup", func(c context.Context) (int, error) { return s.cleanWork(c, id) })
+	res.Finished = true
+	return res, nil
+}
+
+// finish moves the delivery to delivered with what the transfer reported.
+func (s *steps) finish(ctx context.Context, id string, res Result) (domain.Delivery, error) {
+	return s.store.UpdateDelivery(ctx, id, func(d *domain.Delivery) error {
+		if d.Status == domain.StatusDelivered {
+			return nil // a retry after a commit whose answer was lost
+		}
+		d.Files, d.Bytes, d.Location, d.LastError, d.Rate = res.Files, res.Bytes, res.Location, "", 0
+		d.VerifiedFiles = res.Verified
+		return d.Transition(domain.StatusDelivered, s.store.Now())
+	})
+}
+
+// retryDB runs a database write through a short outage, as dbStepRetries
+// does for a step of its own: 5 more tries, 0.5 s doubling.
+func retryDB[T any](ctx context.Context, fn func() (T, error)) (T, error) {
+	wait := 500 * time.Millisecond
+	v, err := fn()
+	for i := 0; i < 5 && err != nil && ctx.Err() == nil; i++ {
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+			v, err = fn()
+		}
+		wait *= 2
+	}
+	return v, err
 }
 
 // prepare makes the partner's own files in parallel: image derivatives

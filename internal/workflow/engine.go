@@ -41,7 +41,9 @@ type Config struct {
 	// ExecutorID names this process to the engine; a restarted process
 	// with the same ID recovers the workflows it left unfinished.
 	ExecutorID string
-	// Concurrency is how many deliveries this process runs at once (default 8).
+	// Concurrency is how many deliveries of each partner concurrency level
+	// this process runs at once (default DefaultConcurrency); partners'
+	// own limits hold below it.
 	Concurrency int
 	// Logger receives delivery logs; DBOS's own logs go to it at warn level.
 	Logger *slog.Logger
@@ -66,6 +68,20 @@ type Config struct {
 	Lease Lease
 }
 
+// DefaultConcurrency is how many deliveries of one partner concurrency
+// level a process runs at once. DBOS starts queued workflows only when it
+// polls the queue, so a slot freed by a finished delivery waits for the
+// next poll: with small deliveries the process's throughput is about
+// slots per poll interval, and 8 slots polled every 100 ms capped it at
+// 80 deliveries/s (docs/benchmarks.md). Partners' own concurrency (1-8,
+// across processes) is what limits the load on a partner.
+const DefaultConcurrency = 32
+
+// QueuePolling is the delivery queues' base polling interval. A poll of
+// a queue with nothing queued is one read of its partitions; only a queue
+// with work takes the write lock to claim it.
+const QueuePolling = 50 * time.Millisecond
+
 // Engine starts and runs delivery workflows.
 type Engine struct {
 	// client enqueues and cancels; it is ctx itself unless APIOnly.
@@ -87,7 +103,7 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Engine, error) {
 		cfg.ExecutorID = "local"
 	}
 	if cfg.Concurrency <= 0 {
-		cfg.Concurrency = 8
+		cfg.Concurrency = DefaultConcurrency
 	}
 	dcfg := dbos.Config{
 		AppName:            "syndicate",
@@ -131,7 +147,7 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Engine, error) {
 		if _, err := dbos.RegisterQueue(dctx, QueueFor(level),
 			dbos.WithWorkerConcurrency(cfg.Concurrency),
 			dbos.WithPartitionConcurrency(level),
-			dbos.WithQueueBasePollingInterval(100*time.Millisecond),
+			dbos.WithQueueBasePollingInterval(QueuePolling),
 			dbos.WithQueueOnConflict(dbos.QueueConflictAlwaysUpdate),
 		); err != nil {
 			return nil, fmt.Errorf("workflow: queue: %w", err)

@@ -24,7 +24,28 @@ func traced[T any](s *steps, ctx context.Context, deliveryID, name string, fn fu
 		ctx = telemetry.WithTraceParent(ctx, d.TraceParent)
 		attrs = append(attrs, attribute.String(telemetry.AttrPartner, d.PartnerID))
 	}
+	parent := trace.SpanContextFromContext(ctx)
 	ctx, span := s.telemetry.Tracer().Start(ctx, name, trace.WithAttributes(attrs...))
+	start := time.Now()
+	v, err := fn(context.WithValue(ctx, stepParent{}, parent))
+	s.telemetry.Metrics().ObserveStep(name, time.Since(start))
+	telemetry.End(span, err)
+	return v, err
+}
+
+// stepParent is the context key of the span a step's span hangs under.
+type stepParent struct{}
+
+// within runs part of a step in a span of its own beside the step's span
+// (same parent), timed like a step: a plain delivery packs in its start
+// step and finishes in its transfer step (see deliver), and its trace and
+// step metrics still show package and finish as stages of their own.
+func within[T any](s *steps, ctx context.Context, deliveryID, name string, fn func(context.Context) (T, error)) (T, error) {
+	if parent, ok := ctx.Value(stepParent{}).(trace.SpanContext); ok {
+		ctx = trace.ContextWithSpanContext(ctx, parent)
+	}
+	ctx, span := s.telemetry.Tracer().Start(ctx, name, trace.WithAttributes(attribute.String(telemetry.AttrStep, name),
+		attribute.String(telemetry.AttrDeliveryID, deliveryID)))
 	start := time.Now()
 	v, err := fn(ctx)
 	s.telemetry.Metrics().ObserveStep(name, time.Since(start))
