@@ -211,6 +211,7 @@ func benchPipeline(ctx context.Context, env *Env, args []string) error {
 	process := fs.Bool("process", false, "run the servers as child processes (syndicate serve) instead of in this process")
 	killAfter := fs.Int("kill-after", 0, "crash test (with --process): SIGKILL the first server once this many deliveries are done, then restart it on the same data folder")
 	tmp := fs.String("tmp", "", "directory for data folders, media and partner folders (default $TMPDIR or /tmp)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run (server and load, when in this process) to this file (go tool pprof reads it)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -234,6 +235,13 @@ func benchPipeline(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 		cfg.Self = []string{exe}
+	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	_, err = bench.Pipeline(ctx, cfg)
 	return err
