@@ -130,7 +130,7 @@ func (s *steps) startPlain(ctx context.Context, id string) (started, error) {
 	if err != nil || !plain(j) {
 		return started{job: j}, err
 	}
-	plan, err := within(s, ctx, id, "package", func(c context.Context) (packaging.Plan, error) {
+	plan, err := within(s, ctx, "package", func(c context.Context) (packaging.Plan, error) {
 		return s.pack(c, j, packaging.Prepared{})
 	})
 	if err != nil {
@@ -164,14 +164,14 @@ func (s *steps) transferAndFinish(ctx context.Context, j job, prep packaging.Pre
 	if err != nil {
 		return res, err
 	}
-	if _, err := within(s, ctx, id, "finish", func(c context.Context) (domain.Delivery, error) {
+	if _, err := within(s, ctx, "finish", func(c context.Context) (domain.Delivery, error) {
 		return retryDB(c, func() (domain.Delivery, error) { return s.finish(c, id, res) })
 	}); err != nil {
 		return res, err
 	}
 	s.log.Info("delivered", "delivery_id", id, "partner", j.Partner.ID, "files", res.Files, "bytes", res.Bytes,
 		"trace_id", telemetry.TraceID(j.Delivery.TraceParent))
-	_, _ = within(s, ctx, id, "cleanup", func(c context.Context) (int, error) { return s.cleanWork(c, id) })
+	_, _ = within(s, ctx, "cleanup", func(c context.Context) (int, error) { return s.cleanWork(c, id) })
 	res.Finished = true
 	return res, nil
 }

@@ -19,33 +19,39 @@ import (
 // over, joins the same trace. A step whose row cannot be read still runs,
 // in a trace of its own.
 func traced[T any](s *steps, ctx context.Context, deliveryID, name string, fn func(context.Context) (T, error)) (T, error) {
-	attrs := []attribute.KeyValue{attribute.String(telemetry.AttrStep, name), attribute.String(telemetry.AttrDeliveryID, deliveryID)}
+	attrs := []attribute.KeyValue{attribute.String(telemetry.AttrDeliveryID, deliveryID)}
 	if d, err := s.store.GetDelivery(ctx, deliveryID); err == nil {
 		ctx = telemetry.WithTraceParent(ctx, d.TraceParent)
 		attrs = append(attrs, attribute.String(telemetry.AttrPartner, d.PartnerID))
 	}
-	parent := trace.SpanContextFromContext(ctx)
-	ctx, span := s.telemetry.Tracer().Start(ctx, name, trace.WithAttributes(attrs...))
-	start := time.Now()
-	v, err := fn(context.WithValue(ctx, stepParent{}, parent))
-	s.telemetry.Metrics().ObserveStep(name, time.Since(start))
-	telemetry.End(span, err)
-	return v, err
+	step := stepSpan{parent: trace.SpanContextFromContext(ctx), attrs: attrs}
+	return timed(s, ctx, name, attrs, func(c context.Context) (T, error) { return fn(context.WithValue(c, stepKey{}, step)) })
 }
 
-// stepParent is the context key of the span a step's span hangs under.
-type stepParent struct{}
+// stepKey is the context key of the step's stepSpan.
+type stepKey struct{}
+
+// stepSpan is what a step's span hangs under and carries, kept in the
+// step's context for within.
+type stepSpan struct {
+	parent trace.SpanContext
+	attrs  []attribute.KeyValue
+}
 
 // within runs part of a step in a span of its own beside the step's span
-// (same parent), timed like a step: a plain delivery packs in its start
-// step and finishes in its transfer step (see deliver), and its trace and
-// step metrics still show package and finish as stages of their own.
-func within[T any](s *steps, ctx context.Context, deliveryID, name string, fn func(context.Context) (T, error)) (T, error) {
-	if parent, ok := ctx.Value(stepParent{}).(trace.SpanContext); ok {
-		ctx = trace.ContextWithSpanContext(ctx, parent)
-	}
-	ctx, span := s.telemetry.Tracer().Start(ctx, name, trace.WithAttributes(attribute.String(telemetry.AttrStep, name),
-		attribute.String(telemetry.AttrDeliveryID, deliveryID)))
+// (same parent, same delivery and partner), timed like a step: a plain
+// delivery packs in its start step and finishes in its transfer step (see
+// deliver), and its trace and step metrics still show package and finish
+// as stages of their own.
+func within[T any](s *steps, ctx context.Context, name string, fn func(context.Context) (T, error)) (T, error) {
+	step, _ := ctx.Value(stepKey{}).(stepSpan)
+	return timed(s, trace.ContextWithSpanContext(ctx, step.parent), name, step.attrs, fn)
+}
+
+// timed runs fn in a span named name and observes its duration as a step.
+func timed[T any](s *steps, ctx context.Context, name string, attrs []attribute.KeyValue, fn func(context.Context) (T, error)) (T, error) {
+	attrs = append([]attribute.KeyValue{attribute.String(telemetry.AttrStep, name)}, attrs...)
+	ctx, span := s.telemetry.Tracer().Start(ctx, name, trace.WithAttributes(attrs...))
 	start := time.Now()
 	v, err := fn(ctx)
 	s.telemetry.Metrics().ObserveStep(name, time.Since(start))
